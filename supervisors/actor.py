@@ -1,0 +1,238 @@
+"""The actor that owns one connection and runs work on it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pykka
+import structlog
+
+from supervisors.future import Future
+
+if TYPE_CHECKING:
+    from supervisors.pool import ConnectorManagerBase
+
+log = structlog.get_logger("supervisors")
+
+_local = threading.local()
+
+
+class Connector(Protocol):
+    """What a pooled connection must offer: one connection, run in batches."""
+
+    def connect(self) -> None: ...
+
+    def disconnect(self) -> None: ...
+
+    def is_connected(self) -> bool: ...
+
+    def run_batch(self, messages: Sequence[Any]) -> list[Any]:
+        """Run ``messages`` in order; one outcome each.
+
+        An outcome that is an exception instance is that message's failure;
+        one bad message must not fail the others. A connector whose
+        connection broke reports it through :meth:`is_connected` afterwards.
+        """
+        ...
+
+
+class Job:
+    """One call waiting for, or running on, a connection."""
+
+    __slots__ = (
+        "deadline",
+        "future",
+        "manager",
+        "message",
+        "route_key",
+        "sent",
+        "transform",
+        "wait_deadline",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        manager: ConnectorManagerBase,
+        message: Any,
+        future: Future[Any],
+        deadline: float | None,
+        transform: Callable[[Any], Any] | None,
+        route_key: Hashable | None,
+    ) -> None:
+        self.manager = manager
+        self.message = message
+        self.future = future
+        self.deadline = deadline
+        self.transform = transform
+        self.route_key = route_key
+        self.wait_deadline: float | None = None
+        self.worker: ConnectorActor | None = None
+        self.sent = False
+
+    def waits_on_itself(self) -> bool:
+        """True when the current thread is the only one that can finish us."""
+        worker = current_worker()
+        if worker is None or worker.manager is not self.manager:
+            return False
+        return self.worker is worker or self.manager.max_connections == 1
+
+    def finish(self, outcome: Any) -> None:
+        future = self.future
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+            return
+        if self.transform is not None:
+            try:
+                outcome = self.transform(outcome)
+            except Exception as error:
+                future.set_exception(error)
+                return
+        future.set(outcome)
+
+
+def current_worker() -> ConnectorActor | None:
+    """The connector actor running on this thread, if any."""
+    worker: ConnectorActor | None = getattr(_local, "worker", None)
+    return worker
+
+
+class _Run:
+    __slots__ = ("batch",)
+
+    def __init__(self, batch: list[Job]) -> None:
+        self.batch = batch
+
+
+class ConnectorActor(pykka.ThreadingActor):
+    """Owns one connector; runs batches of jobs handed to it by its manager.
+
+    After each batch the actor asks its manager for more work directly, so
+    that a busy actor keeps draining the queue without a mailbox round trip.
+    """
+
+    use_daemon_thread = True
+
+    def __init__(
+        self, manager: ConnectorManagerBase, connector: Connector, number: int
+    ) -> None:
+        super().__init__()
+        self.manager = manager
+        self.connector = connector
+        self.number = number
+        self.name = f"{manager.name}-{number}"
+        self.busy = True
+        self.idle_since = time.monotonic()
+        self.local: deque[Job] = deque()
+        self.current: list[Job] = []
+        self.thread: threading.Thread | None = None
+        self.connect_failures = 0
+        self.next_connect_at = 0.0
+
+    def on_start(self) -> None:
+        self.thread = threading.current_thread()
+        _local.worker = self
+        log.debug("actor_started", actor=self.name)
+
+    def on_stop(self) -> None:
+        self._disconnect()
+        log.debug("actor_stopped", actor=self.name)
+        self.manager._worker_stopped(self)
+
+    def on_failure(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        self._disconnect()
+        error = exc_value if isinstance(exc_value, BaseException) else RuntimeError()
+        log.error("actor_crashed", actor=self.name, error=repr(error))
+        self.manager._worker_crashed(self, error)
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, _Run):
+            return super().on_receive(message)
+        batch: list[Job] | None = message.batch
+        while batch:
+            self.current = batch
+            try:
+                self._execute(batch)
+            except BaseException as error:
+                self.manager._fail_batch(batch, error)
+                raise
+            batch = self.manager._next_batch(self, batch)
+        self.current = []
+        return None
+
+    def _execute(self, batch: list[Job]) -> None:
+        now = time.monotonic()
+        live: list[Job] = []
+        for job in batch:
+            if job.future.done():
+                continue
+            if job.deadline is not None and job.deadline <= now:
+                job.future.set_exception(self.manager._deadline_error(job, now))
+                continue
+            live.append(job)
+        if not live:
+            return
+        error = self._ensure_connected(now)
+        if error is not None:
+            for job in live:
+                job.future.set_exception(error)
+            return
+        for job in live:
+            job.sent = True
+        outcomes = self.connector.run_batch([job.message for job in live])
+        broken = not self.connector.is_connected()
+        self.manager._connection_result(self, None if not broken else "lost")
+        for job, outcome in zip(live, outcomes, strict=True):
+            job.finish(outcome)
+
+    def _ensure_connected(self, now: float) -> BaseException | None:
+        if self.connector.is_connected():
+            return None
+        if now < self.next_connect_at:
+            return self.manager._unavailable_error(
+                f"reconnect of {self.name} is backing off for "
+                f"{self.next_connect_at - now:.2f}s after "
+                f"{self.connect_failures} failed attempts"
+            )
+        try:
+            self.connector.connect()
+        except Exception as error:
+            self.connect_failures += 1
+            delay = self.manager.reconnect_backoff.delay(self.connect_failures)
+            self.next_connect_at = now + delay
+            log.warning(
+                "connect_failed",
+                actor=self.name,
+                attempt=self.connect_failures,
+                retry_in_s=round(delay, 3),
+                error=str(error),
+            )
+            self.manager._connection_result(self, str(error))
+            return error
+        if self.connect_failures:
+            log.info("reconnected", actor=self.name, attempts=self.connect_failures)
+        else:
+            log.debug("connected", actor=self.name)
+        self.connect_failures = 0
+        self.next_connect_at = 0.0
+        self.manager._connected(self)
+        return None
+
+    def _disconnect(self) -> None:
+        try:
+            if self.connector.is_connected():
+                self.connector.disconnect()
+                log.debug("disconnected", actor=self.name)
+        except Exception as error:
+            log.warning("disconnect_failed", actor=self.name, error=str(error))
+
+    def run_inline(self, message: Any) -> Any:
+        """Run one message on this actor's connection, in this thread."""
+        error = self._ensure_connected(time.monotonic())
+        if error is not None:
+            return error
+        return self.connector.run_batch([message])[0]

@@ -1,0 +1,176 @@
+"""A future that many threads, and asyncio tasks, can wait on."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Generator
+from typing import Any, Generic, TypeVar, cast
+
+from supervisors.errors import DEFAULT_ERRORS, ErrorKinds
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+_PENDING = object()
+
+
+class Future(Generic[T]):
+    """The eventual result of one call.
+
+    Any number of threads may call :meth:`get` at once, before or after the
+    value arrives, and each receives the same value (or the same error). A
+    ``get`` that times out leaves the future as it was. In asyncio code the
+    future can be awaited; the event loop is woken by a callback and never
+    blocks on the wait.
+    """
+
+    __slots__ = (
+        "_callbacks",
+        "_error",
+        "_errors",
+        "_event",
+        "_guard",
+        "_lock",
+        "_value",
+    )
+
+    def __init__(self, errors: ErrorKinds = DEFAULT_ERRORS) -> None:
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._value: Any = _PENDING
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[Future[T]], None]] = []
+        self._errors = errors
+        self._guard: Callable[[], bool] | None = None
+
+    @classmethod
+    def completed(cls, value: T, errors: ErrorKinds = DEFAULT_ERRORS) -> Future[T]:
+        """A future that already holds ``value``."""
+        future: Future[T] = cls(errors)
+        future.set(value)
+        return future
+
+    @classmethod
+    def failed(
+        cls, error: BaseException, errors: ErrorKinds = DEFAULT_ERRORS
+    ) -> Future[T]:
+        """A future that already holds ``error``."""
+        future: Future[T] = cls(errors)
+        future.set_exception(error)
+        return future
+
+    def done(self) -> bool:
+        """Whether a value or an error has arrived."""
+        return self._event.is_set()
+
+    def set(self, value: T) -> bool:
+        """Complete with ``value``; returns False if already completed."""
+        return self._complete(value, None)
+
+    def set_exception(self, error: BaseException) -> bool:
+        """Complete with ``error``; returns False if already completed."""
+        return self._complete(None, error)
+
+    def _complete(self, value: Any, error: BaseException | None) -> bool:
+        with self._lock:
+            if self._event.is_set():
+                return False
+            self._value = value
+            self._error = error
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+        return True
+
+    def set_deadlock_guard(self, guard: Callable[[], bool] | None) -> None:
+        """Install a check run by :meth:`get` before it blocks.
+
+        The check returns True when the calling thread is the only one that
+        could complete this future; ``get`` then raises at once instead of
+        waiting for ever.
+        """
+        self._guard = guard
+
+    def get(self, *, timeout: float | None = None) -> T:
+        """Wait up to ``timeout`` seconds and return the value or raise.
+
+        Raises the call's own error if it failed, or the wait-timeout error
+        if the value did not arrive in time (the future stays usable).
+        """
+        if not self._event.is_set():
+            guard = self._guard
+            if guard is not None and guard():
+                raise self._errors.deadlock(
+                    "this thread is the actor that must complete the future it "
+                    "waits on; call the store directly instead of waiting"
+                )
+            if not self._event.wait(timeout):
+                raise self._errors.wait_timeout(
+                    f"no result after waiting {timeout:.3f}s; the call is still "
+                    "running and get() may be called again"
+                )
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
+
+    def exception(self, *, timeout: float | None = None) -> BaseException | None:
+        """Wait like :meth:`get` and return the error, or None on success."""
+        try:
+            self.get(timeout=timeout)
+        except BaseException as error:
+            if not self._event.is_set():
+                raise
+            return error
+        return None
+
+    def add_done_callback(self, callback: Callable[[Future[T]], None]) -> None:
+        """Run ``callback(self)`` once completed (at once if already done)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def map(self, func: Callable[[T], U]) -> Future[U]:
+        """A future holding ``func(value)`` once this one completes."""
+        mapped: Future[U] = Future(self._errors)
+
+        def transfer(source: Future[T]) -> None:
+            if source._error is not None:
+                mapped.set_exception(source._error)
+                return
+            try:
+                mapped.set(func(source._value))
+            except Exception as error:
+                mapped.set_exception(error)
+
+        self.add_done_callback(transfer)
+        return mapped
+
+    def __await__(self) -> Generator[Any, None, T]:
+        if not self._event.is_set():
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+
+            def wake(_: Future[T]) -> None:
+                loop.call_soon_threadsafe(_resolve, waiter)
+
+            self.add_done_callback(wake)
+            yield from waiter.__await__()
+        return self.get()
+
+    def __repr__(self) -> str:
+        if not self._event.is_set():
+            state = "pending"
+        elif self._error is not None:
+            state = f"failed {type(self._error).__name__}"
+        else:
+            state = "done"
+        return f"<Future {state}>"
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,0 +1,107 @@
+"""The connector contract: one connection to one backend."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from supervisors import ConnectionMode
+from volnux_actors import messages as m
+from volnux_actors.errors import StoreError
+
+
+class BackendConnectorBase(abc.ABC):
+    """Owns ONE connection to a backend and runs CRUD messages on it.
+
+    A connector is used by one connector actor at a time and needs no locks
+    of its own. Subclasses implement the connection calls and the seven
+    primitive operations; :meth:`run_batch` may be overridden to send many
+    messages in one round trip.
+    """
+
+    default_connection_mode: ClassVar[ConnectionMode] = ConnectionMode.POOLED
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        db: str | int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password
+        self.db = db
+        self._handlers: dict[type[m.Message], Callable[[Any], Any]] = {
+            m.Exists: lambda msg: self.exists(msg.schema, msg.key),
+            m.Get: lambda msg: self.get(msg.schema, msg.key),
+            m.Delete: lambda msg: self.delete(msg.schema, msg.key),
+            m.Insert: lambda msg: self.insert(
+                msg.schema, msg.key, msg.payload, msg.index
+            ),
+            m.Update: lambda msg: self.update(
+                msg.schema, msg.key, msg.payload, msg.index
+            ),
+            m.Count: lambda msg: self.count(msg.schema),
+            m.Scan: lambda msg: self.scan(msg.schema),
+        }
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+    def __repr__(self) -> str:
+        # Never shows the password.
+        return f"<{type(self).__name__} {self.host}:{self.port} db={self.db}>"
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Open the connection; raise BackendUnavailableError on failure."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None:
+        """Close the connection; never raises for an already closed one."""
+
+    @abc.abstractmethod
+    def is_connected(self) -> bool:
+        """Whether the connection is open and believed usable."""
+
+    def run_batch(self, messages: Sequence[m.Message]) -> list[Any]:
+        """Run ``messages`` in order; a failure is returned, not raised."""
+        return [self.run_one(message) for message in messages]
+
+    def run_one(self, message: m.Message) -> Any:
+        try:
+            return self._handlers[type(message)](message)
+        except StoreError as error:
+            return error
+
+    @abc.abstractmethod
+    def exists(self, schema: str, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def get(self, schema: str, key: str) -> bytes:
+        """The stored payload; raise ObjectDoesNotExist if missing."""
+
+    @abc.abstractmethod
+    def delete(self, schema: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def insert(
+        self, schema: str, key: str, payload: bytes, index: tuple[tuple[str, str], ...]
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def update(
+        self, schema: str, key: str, payload: bytes, index: tuple[tuple[str, str], ...]
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def count(self, schema: str) -> int: ...
+
+    @abc.abstractmethod
+    def scan(self, schema: str) -> list[tuple[str, bytes]]:
+        """Every ``(key, payload)`` of ``schema``; empty for an unknown one."""

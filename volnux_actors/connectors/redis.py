@@ -1,0 +1,380 @@
+"""The Redis connector: one redis-py connection, driven in pipelines.
+
+The connector speaks to Redis through a single ``redis.connection.Connection``
+so that it alone decides when to reconnect and what may be sent again: reads
+are retried once on a fresh connection, writes never are. When its actor
+hands it several messages at once they go out in one pipeline.
+
+Layout: one hash per schema, named ``<namespace>:<schema>``; the hash field
+is the record key and the value the encoded record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis import exceptions as rx
+from redis.backoff import NoBackoff
+from redis.connection import Connection
+from redis.retry import Retry
+
+from volnux_actors import messages as m
+from volnux_actors.connectors.base import BackendConnectorBase
+from volnux_actors.connectors.errors import already_exists, does_not_exist
+from volnux_actors.connectors.redis_errors import translate
+from volnux_actors.errors import (
+    OperationTimeoutError,
+    OutcomeUnknownError,
+    StoreError,
+    WriteTimeoutError,
+)
+
+_UPDATE = b"""
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+_UPDATE_SHA = hashlib.sha1(_UPDATE).hexdigest()
+
+_LINK_ERRORS = (rx.ConnectionError, rx.TimeoutError, OSError)
+
+
+class RedisConnector(BackendConnectorBase):
+    """Owns one connection to a Redis server.
+
+    ``health_check_after`` is how long the connection may sit unused before
+    it is checked with a PING ahead of the next call; ``socket_timeout``
+    bounds every read and write on the socket.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        db: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        namespace: str = "volnux",
+        socket_timeout: float | None = 5.0,
+        socket_connect_timeout: float | None = 2.0,
+        health_check_after: float = 1.0,
+        client_name: str = "volnux-actors",
+    ) -> None:
+        super().__init__(host, port, username, password, db)
+        self.namespace = namespace
+        self.socket_timeout = socket_timeout
+        self.socket_connect_timeout = socket_connect_timeout
+        self.health_check_after = health_check_after
+        self.client_name = client_name
+        self._conn: Connection | None = None
+        self._last_used = 0.0
+        self.connections_lost = 0
+
+    # -- connection ---------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"Redis at {self.host}:{self.port} db {self.db}"
+
+    def connect(self) -> None:
+        if self.is_connected():
+            return
+        conn = Connection(
+            host=self.host or "127.0.0.1",
+            port=int(self.port or 6379),
+            db=int(self.db or 0),
+            username=self.username,
+            password=self.password,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+            client_name=self.client_name,
+        )
+        try:
+            conn.connect()
+        except (rx.RedisError, OSError) as error:
+            conn.disconnect()
+            raise translate(error, f"connecting to {self._where()}") from error
+        self._conn = conn
+        self._last_used = time.monotonic()
+
+    def disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
+
+    def is_connected(self) -> bool:
+        conn = self._conn
+        return conn is not None and conn._sock is not None
+
+    def _drop(self) -> None:
+        self.connections_lost += 1
+        self.disconnect()
+
+    def _check_idle(self) -> None:
+        """PING a connection that sat unused too long; drop it if dead."""
+        if self._conn is None:
+            return
+        if time.monotonic() - self._last_used < self.health_check_after:
+            return
+        _, failed = self._exchange([("PING",)])
+        if failed is not None:
+            self._drop()
+
+    # -- batches -----------------------------------------------------------
+
+    def run_batch(self, messages: Sequence[m.Message]) -> list[Any]:
+        results: list[Any] = [None] * len(messages)
+        start = 0
+        while start < len(messages):
+            if isinstance(messages[start], m.Scan):
+                results[start] = self._scan_once(messages[start])
+                start += 1
+                continue
+            end = start
+            while end < len(messages) and not isinstance(messages[end], m.Scan):
+                end += 1
+            self._pipeline(messages, range(start, end), results)
+            start = end
+        return results
+
+    def _ensure(self) -> StoreError | None:
+        try:
+            self._check_idle()
+            self.connect()
+        except StoreError as error:
+            return error
+        return None
+
+    def _pipeline(
+        self, messages: Sequence[m.Message], span: range, results: list[Any]
+    ) -> None:
+        error = self._ensure()
+        if error is not None:
+            for i in span:
+                results[i] = error
+            return
+        commands = [self._command(messages[i]) for i in span]
+        replies, failed = self._exchange(commands)
+        for pos, i in enumerate(span):
+            if pos < len(replies):
+                results[i] = self._interpret(messages[i], replies[pos])
+        if failed is None:
+            return
+        self._drop()
+        retry: list[int] = []
+        for i in span[len(replies) :]:
+            message = messages[i]
+            if message.is_write:
+                results[i] = self._unknown(message, failed)
+            else:
+                retry.append(i)
+        if retry:
+            self._retry_reads(messages, retry, results, failed)
+
+    def _retry_reads(
+        self,
+        messages: Sequence[m.Message],
+        indexes: list[int],
+        results: list[Any],
+        first: BaseException,
+    ) -> None:
+        # Reads are safe to send again: once, on a fresh connection.
+        error = self._ensure()
+        if error is None:
+            commands = [self._command(messages[i]) for i in indexes]
+            replies, failed = self._exchange(commands)
+            for pos, i in enumerate(indexes):
+                if pos < len(replies):
+                    results[i] = self._interpret(messages[i], replies[pos])
+            if failed is None:
+                return
+            self._drop()
+            first = failed
+            indexes = indexes[len(replies) :]
+        for i in indexes:
+            message = messages[i]
+            results[i] = translate(
+                first, message.describe(), schema=message.schema, key=_key(message)
+            )
+
+    def _exchange(
+        self, commands: list[tuple[Any, ...]]
+    ) -> tuple[list[Any], BaseException | None]:
+        """Send ``commands`` in one write; read replies until one fails."""
+        conn = self._conn
+        assert conn is not None
+        replies: list[Any] = []
+        try:
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        except _LINK_ERRORS as error:
+            return replies, error
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except rx.ResponseError as error:
+                replies.append(error)
+            except _LINK_ERRORS as error:
+                # redis-py closes a socket whose read failed part way, so a
+                # partial reply can never be read by a later call.
+                return replies, error
+        self._last_used = time.monotonic()
+        return replies, None
+
+    def _unknown(self, message: m.Message, error: BaseException) -> StoreError:
+        cls = (
+            WriteTimeoutError
+            if isinstance(error, rx.TimeoutError)
+            else (OutcomeUnknownError)
+        )
+        return cls(
+            f"{message.describe()}: the connection to {self._where()} failed after "
+            f"the write was sent ({error}); it may or may not have been applied and "
+            "was not sent again; read the record before retrying",
+            schema=message.schema,
+            key=_key(message),
+        )
+
+    def _hash(self, schema: str) -> str:
+        return f"{self.namespace}:{schema}"
+
+    def _command(self, message: m.Message) -> tuple[Any, ...]:
+        name = self._hash(message.schema)
+        kind = type(message)
+        if kind is m.Get:
+            return ("HGET", name, message.key)  # type: ignore[attr-defined]
+        if kind is m.Exists:
+            return ("HEXISTS", name, message.key)  # type: ignore[attr-defined]
+        if kind is m.Insert:
+            msg_i: m.Insert = message  # type: ignore[assignment]
+            return ("HSETNX", name, msg_i.key, msg_i.payload)
+        if kind is m.Update:
+            msg_u: m.Update = message  # type: ignore[assignment]
+            return ("EVALSHA", _UPDATE_SHA, 1, name, msg_u.key, msg_u.payload)
+        if kind is m.Delete:
+            return ("HDEL", name, message.key)  # type: ignore[attr-defined]
+        if kind is m.Count:
+            return ("HLEN", name)
+        raise TypeError(f"no Redis command for {kind.__name__}")
+
+    def _interpret(self, message: m.Message, reply: Any) -> Any:
+        if isinstance(reply, rx.NoScriptError):
+            reply = self._eval_fallback(message)
+        if isinstance(reply, BaseException):
+            if isinstance(reply, StoreError):
+                return reply
+            return translate(
+                reply, message.describe(), schema=message.schema, key=_key(message)
+            )
+        kind = type(message)
+        if kind is m.Get:
+            if reply is None:
+                return does_not_exist(message.schema, _key(message))
+            return reply
+        if kind is m.Exists:
+            return bool(reply)
+        if kind is m.Count:
+            return int(reply)
+        if not reply:
+            if kind is m.Insert:
+                return already_exists(message.schema, _key(message))
+            return does_not_exist(message.schema, _key(message))
+        return None
+
+    def _eval_fallback(self, message: m.Message) -> Any:
+        # NOSCRIPT means the script did not run, so sending it in full is safe.
+        assert isinstance(message, m.Update)
+        command = (
+            "EVAL",
+            _UPDATE,
+            1,
+            self._hash(message.schema),
+            message.key,
+            message.payload,
+        )
+        replies, failed = self._exchange([command])
+        if failed is not None:
+            self._drop()
+            return self._unknown(message, failed)
+        return replies[0]
+
+    def _scan_once(self, message: m.Message) -> Any:
+        for attempt in (1, 2):
+            error = self._ensure()
+            if error is not None:
+                return error
+            found, failed = self._scan(message.schema)
+            if failed is None:
+                return found
+            self._drop()
+            if attempt == 2:
+                return translate(failed, message.describe(), schema=message.schema)
+        return None
+
+    def _scan(
+        self, schema: str
+    ) -> tuple[list[tuple[str, bytes]], BaseException | None]:
+        name = self._hash(schema)
+        found: dict[bytes, bytes] = {}
+        cursor: Any = 0
+        while True:
+            replies, failed = self._exchange([("HSCAN", name, cursor, "COUNT", 1000)])
+            if failed is not None:
+                return [], failed
+            reply = replies[0]
+            if isinstance(reply, BaseException):
+                return [], reply
+            cursor, flat = reply
+            for i in range(0, len(flat), 2):
+                found[flat[i]] = flat[i + 1]
+            if int(cursor) == 0:
+                break
+        return [(key.decode("utf-8"), value) for key, value in found.items()], None
+
+    # The primitive operations, for direct use of a connector.
+
+    def _one(self, message: m.Message) -> Any:
+        outcome = self.run_batch([message])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def exists(self, schema: str, key: str) -> bool:
+        return bool(self._one(m.Exists(schema, key)))
+
+    def get(self, schema: str, key: str) -> bytes:
+        value: bytes = self._one(m.Get(schema, key))
+        return value
+
+    def delete(self, schema: str, key: str) -> None:
+        self._one(m.Delete(schema, key))
+
+    def insert(
+        self, schema: str, key: str, payload: bytes, index: tuple[tuple[str, str], ...]
+    ) -> None:
+        self._one(m.Insert(schema, key, payload, index))
+
+    def update(
+        self, schema: str, key: str, payload: bytes, index: tuple[tuple[str, str], ...]
+    ) -> None:
+        self._one(m.Update(schema, key, payload, index))
+
+    def count(self, schema: str) -> int:
+        return int(self._one(m.Count(schema)))
+
+    def scan(self, schema: str) -> list[tuple[str, bytes]]:
+        found: list[tuple[str, bytes]] = self._one(m.Scan(schema))
+        return found
+
+
+def _key(message: m.Message) -> str:
+    key: str = getattr(message, "key", "")
+    return key
+
+
+__all__ = ["OperationTimeoutError", "RedisConnector"]

@@ -1,0 +1,254 @@
+"""Records: classes whose instances a store saves, loads and queries.
+
+Mix :class:`BackendIntegrationMixin` into a dataclass, a pydantic model or a
+plain class. The record's key is its ``id``; its schema is the class's
+``__schema_name__`` (the class name by default). Bind a store to the class
+with ``Run.bind_store(store)`` to use ``save()``, ``reload()``, ``update()``
+and ``delete()`` on instances; each returns a future, like every store call.
+
+A dataclass or pydantic model may declare ``id`` as one of its own fields;
+a class that does not gets ``id`` from the mixin (None until saved, when a
+random hex key is assigned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from volnux_actors import codec
+from volnux_actors.errors import (
+    InvalidFilterError,
+    ObjectExistError,
+    SerializationError,
+    StoreError,
+)
+
+if TYPE_CHECKING:
+    from supervisors import Future
+    from volnux_actors.stores.base import KeyValueStoreBackendBase
+
+R = TypeVar("R")
+
+
+def _transfer(source: Future[Any], target: Future[Any]) -> None:
+    error = source.exception(timeout=0)
+    if error is None:
+        target.set(source.get(timeout=0))
+    else:
+        target.set_exception(error)
+
+
+class BackendIntegrationMixin:
+    """Gives a record class an ``id``, a schema name and store methods."""
+
+    __schema_name__: ClassVar[str | None] = None
+    __indexed__: ClassVar[tuple[str, ...]] = ()
+    __store__: ClassVar[KeyValueStoreBackendBase | None] = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup failed: the class has no id field.
+        if name == "id":
+            return None
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+        )
+
+    @classmethod
+    def get_schema_name(cls) -> str:
+        """The schema this class's records are stored under."""
+        return cls.__schema_name__ or cls.__name__
+
+    @classmethod
+    def bind_store(cls, store: KeyValueStoreBackendBase | None) -> None:
+        """Use ``store`` for ``save()``, ``reload()``, ``update()``, ``delete()``."""
+        cls.__store__ = store
+
+    @classmethod
+    def _bound_store(cls) -> KeyValueStoreBackendBase:
+        store = cls.__store__
+        if store is None:
+            raise StoreError(
+                f"no store is bound to {cls.__name__}; call "
+                f"{cls.__name__}.bind_store(store) first",
+                schema=cls.get_schema_name(),
+            )
+        return store
+
+    def _ensure_id(self) -> Any:
+        key = self.id
+        if key is None:
+            key = uuid.uuid4().hex
+            self._set_id(key)
+        return key
+
+    def _set_id(self, key: str) -> None:
+        try:
+            self.id = key
+        except (AttributeError, TypeError, ValueError):
+            object.__setattr__(self, "id", key)
+
+    def save(self) -> Future[None]:
+        """Insert this record, or update it if its key is already stored.
+
+        Each step is atomic on the backend; between them another writer may
+        delete the record, and then the update fails with ObjectDoesNotExist.
+        """
+        from supervisors import Future
+
+        store = self._bound_store()
+        key = self._ensure_id()
+        schema = self.get_schema_name()
+        result: Future[None] = Future(store.errors)
+
+        def after_insert(inserted: Future[None]) -> None:
+            error = inserted.exception(timeout=0)
+            if isinstance(error, ObjectExistError):
+                updated = store.update_record(schema, key, self)
+                updated.add_done_callback(lambda f: _transfer(f, result))
+            else:
+                _transfer(inserted, result)
+
+        store.insert_record(schema, key, self).add_done_callback(after_insert)
+        return result
+
+    def update(self, **changes: Any) -> Future[None]:
+        """Set ``changes`` on this record and write it over the stored one."""
+        for name, value in changes.items():
+            setattr(self, name, value)
+        store = self._bound_store()
+        return store.update_record(self.get_schema_name(), self._ensure_id(), self)
+
+    def reload(self) -> Future[Any]:
+        """Replace this record's fields with the stored ones."""
+        return self._bound_store().reload_record(self.get_schema_name(), self)
+
+    def delete(self) -> Future[None]:
+        """Remove this record from the store."""
+        store = self._bound_store()
+        return store.delete_record(self.get_schema_name(), self._ensure_id())
+
+    def to_record_dict(self) -> dict[str, Any]:
+        """The fields to store; override for a custom layout."""
+        return record_fields(self)
+
+    @classmethod
+    def from_record_dict(cls: type[R], data: Mapping[str, Any]) -> R:
+        """Build an instance from stored fields; override with to_record_dict."""
+        return build_record(cls, data)
+
+
+def _is_pydantic(obj: Any) -> bool:
+    return hasattr(obj, "model_dump") and hasattr(obj, "model_fields")
+
+
+def record_fields(record: Any) -> dict[str, Any]:
+    """The field dict of a dataclass, pydantic model or plain record."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    if _is_pydantic(record):
+        data: dict[str, Any] = record.model_dump(mode="python")
+        return data
+    try:
+        attrs = vars(record)
+    except TypeError:
+        raise SerializationError(
+            f"{type(record).__name__} has no fields to store; define "
+            "to_record_dict() and from_record_dict()"
+        ) from None
+    return {k: v for k, v in attrs.items() if not k.startswith("_")}
+
+
+def field_names(klass: type) -> frozenset[str] | None:
+    """Declared field names of a record class, or None if it declares none."""
+    if dataclasses.is_dataclass(klass):
+        return frozenset(f.name for f in dataclasses.fields(klass))
+    fields = getattr(klass, "model_fields", None)
+    if isinstance(fields, Mapping):
+        return frozenset(fields)
+    return None
+
+
+def build_record(klass: type[R], data: Mapping[str, Any]) -> R:
+    """Instantiate ``klass`` from a stored field dict."""
+    if dataclasses.is_dataclass(klass):
+        init: dict[str, Any] = {}
+        later: dict[str, Any] = {}
+        for f in dataclasses.fields(klass):
+            if f.name in data:
+                (init if f.init else later)[f.name] = data[f.name]
+        made = klass(**init)
+        for name, value in later.items():
+            object.__setattr__(made, name, value)
+        return made
+    validate = getattr(klass, "model_validate", None)
+    if validate is not None:
+        result: R = validate(dict(data))
+        return result
+    obj = klass.__new__(klass)
+    obj.__dict__.update(data)
+    return obj
+
+
+def encode_record(record: Any, schema: str, key: str) -> bytes:
+    """Serialise ``record`` to bytes, or raise SerializationError."""
+    to_dict = getattr(record, "to_record_dict", None)
+    try:
+        data = to_dict() if to_dict is not None else record_fields(record)
+        return codec.dumps(data)
+    except SerializationError as error:
+        raise SerializationError(
+            f"cannot store record {key!r} in schema {schema!r}: {error}",
+            schema=schema,
+            key=key,
+        ) from None
+
+
+def decode_record(klass: type[R], raw: bytes, schema: str, key: str) -> R:
+    """Build a ``klass`` instance from bytes written by encode_record."""
+    data = codec.loads(raw, schema, key)
+    return instantiate(klass, data, schema, key)
+
+
+def instantiate(klass: type[R], data: Any, schema: str, key: str) -> R:
+    from volnux_actors.errors import CorruptRecordError
+
+    if not isinstance(data, dict):
+        raise CorruptRecordError(
+            f"stored record {key!r} in schema {schema!r} is not an object",
+            schema=schema,
+            key=key,
+        )
+    build = getattr(klass, "from_record_dict", None)
+    try:
+        obj: R = build(data) if build is not None else build_record(klass, data)
+    except StoreError:
+        raise
+    except Exception as error:
+        raise CorruptRecordError(
+            f"stored record {key!r} in schema {schema!r} does not fit "
+            f"{klass.__name__}: {error}",
+            schema=schema,
+            key=key,
+        ) from error
+    if getattr(obj, "id", None) is None:
+        with contextlib.suppress(AttributeError, TypeError):
+            object.__setattr__(obj, "id", key)
+    return obj
+
+
+def check_filter_fields(klass: type, names: Iterable[str], schema: str) -> None:
+    """Raise InvalidFilterError for a filter on a field ``klass`` lacks."""
+    declared = field_names(klass)
+    if declared is None:
+        return
+    unknown = sorted(set(names) - declared - {"id"})
+    if unknown:
+        raise InvalidFilterError(
+            f"{klass.__name__} has no field(s) {', '.join(unknown)} to filter "
+            f"schema {schema!r} on; fields are {', '.join(sorted(declared))}",
+            schema=schema,
+        )

@@ -1,0 +1,11 @@
+"""Store facades, one per backend."""
+
+from volnux_actors.stores.base import KeyValueStoreBackendBase
+from volnux_actors.stores.memory import InMemoryKeyValueStoreBackend
+from volnux_actors.stores.redis import RedisStoreBackend
+
+__all__ = [
+    "InMemoryKeyValueStoreBackend",
+    "KeyValueStoreBackendBase",
+    "RedisStoreBackend",
+]

@@ -1,0 +1,298 @@
+"""The store facade: validates a call, builds a message, returns a future."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from supervisors import (
+    ConnectionMode,
+    ConnectorManagerBase,
+    ConnectorManagerFactory,
+    Future,
+    PoolStats,
+)
+from volnux_actors import codec
+from volnux_actors import messages as m
+from volnux_actors.connectors.base import BackendConnectorBase
+from volnux_actors.errors import STORE_ERRORS, StoreError, ValidationError
+from volnux_actors.keys import check_schema, normalize_key
+from volnux_actors.records import (
+    check_filter_fields,
+    encode_record,
+    instantiate,
+    record_fields,
+)
+
+R = TypeVar("R", bound=Any)
+
+
+class KeyValueStoreBackendBase:
+    """Saves, loads and queries records grouped by schema.
+
+    Every method returns a :class:`~supervisors.Future` at once; call
+    ``.get(timeout=...)`` on it in a thread or ``await`` it in asyncio.
+    Invalid input fails the future with a :class:`ValidationError` before
+    anything is sent. Each method takes ``timeout=``, the call's deadline in
+    seconds (default: the store's ``timeout``); a call that has not run when
+    it passes is dropped unsent.
+
+    A store is a context manager; :meth:`close` drains in-flight calls and
+    stops every connection.
+    """
+
+    connector_klass: ClassVar[type[BackendConnectorBase]]
+    errors = STORE_ERRORS
+
+    def __init__(
+        self,
+        *,
+        connection_mode: ConnectionMode | str | None = None,
+        max_connections: int = 10,
+        connection_timeout: float | None = 5.0,
+        idle_timeout: float | None = 300.0,
+        timeout: float | None = None,
+        name: str | None = None,
+        **manager_options: Any,
+    ) -> None:
+        self.timeout = timeout
+        self._manager: ConnectorManagerBase = ConnectorManagerFactory.create_manager(
+            self.connector_klass,
+            self.connector_config(),
+            connection_mode,
+            max_connections=max_connections,
+            connection_timeout=connection_timeout,
+            idle_timeout=idle_timeout,
+            name=name,
+            errors=STORE_ERRORS,
+            **manager_options,
+        )
+
+    def connector_config(self) -> dict[str, Any]:
+        """Keyword arguments for ``connector_klass``; one connector each."""
+        return {}
+
+    @property
+    def manager(self) -> ConnectorManagerBase:
+        return self._manager
+
+    @property
+    def name(self) -> str:
+        return self._manager.name
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _send(
+        self,
+        message: m.Message,
+        timeout: float | None,
+        transform: Any = None,
+    ) -> Future[Any]:
+        return self._manager.submit(
+            message,
+            timeout=self.timeout if timeout is None else timeout,
+            transform=transform,
+        )
+
+    def _failed(self, error: StoreError) -> Future[Any]:
+        return Future.failed(error, STORE_ERRORS)
+
+    # -- the eight calls ----------------------------------------------------
+
+    def exists(
+        self, schema_name: str, record_key: str | int, *, timeout: float | None = None
+    ) -> Future[bool]:
+        """Whether ``schema_name`` holds a record under ``record_key``."""
+        try:
+            schema = check_schema(schema_name)
+            key = normalize_key(record_key, schema)
+        except StoreError as error:
+            return self._failed(error)
+        return self._send(m.Exists(schema, key), timeout)
+
+    def count(self, schema_name: str, *, timeout: float | None = None) -> Future[int]:
+        """How many records ``schema_name`` holds (0 for an unknown schema)."""
+        try:
+            schema = check_schema(schema_name)
+        except StoreError as error:
+            return self._failed(error)
+        return self._send(m.Count(schema), timeout)
+
+    def insert_record(
+        self,
+        schema_name: str,
+        record_key: str | int,
+        record: Any,
+        *,
+        timeout: float | None = None,
+    ) -> Future[None]:
+        """Store a new record; ObjectExistError if the key is taken."""
+        try:
+            schema = check_schema(schema_name)
+            key = normalize_key(record_key, schema)
+            payload = encode_record(record, schema, key)
+        except StoreError as error:
+            return self._failed(error)
+        return self._send(m.Insert(schema, key, payload, _index(record)), timeout)
+
+    def update_record(
+        self,
+        schema_name: str,
+        record_key: str | int,
+        record: Any,
+        *,
+        timeout: float | None = None,
+    ) -> Future[None]:
+        """Replace a stored record; ObjectDoesNotExist if the key is absent."""
+        try:
+            schema = check_schema(schema_name)
+            key = normalize_key(record_key, schema)
+            payload = encode_record(record, schema, key)
+        except StoreError as error:
+            return self._failed(error)
+        return self._send(m.Update(schema, key, payload, _index(record)), timeout)
+
+    def delete_record(
+        self, schema_name: str, record_key: str | int, *, timeout: float | None = None
+    ) -> Future[None]:
+        """Remove a record; ObjectDoesNotExist if the key is absent."""
+        try:
+            schema = check_schema(schema_name)
+            key = normalize_key(record_key, schema)
+        except StoreError as error:
+            return self._failed(error)
+        return self._send(m.Delete(schema, key), timeout)
+
+    def get_record(
+        self,
+        schema_name: str,
+        klass: type[R],
+        record_key: str | int,
+        *,
+        timeout: float | None = None,
+    ) -> Future[R]:
+        """The stored record as an instance of ``klass``."""
+        try:
+            schema = check_schema(schema_name)
+            key = normalize_key(record_key, schema)
+        except StoreError as error:
+            return self._failed(error)
+
+        def build(raw: bytes) -> R:
+            return instantiate(klass, codec.loads(raw, schema, key), schema, key)
+
+        return self._send(m.Get(schema, key), timeout, build)
+
+    def reload_record(
+        self, schema_name: str, record: R, *, timeout: float | None = None
+    ) -> Future[R]:
+        """Overwrite ``record``'s fields with the stored ones; returns it."""
+        key = getattr(record, "id", None)
+        if key is None:
+            return self._failed(
+                ValidationError(
+                    f"cannot reload a {type(record).__name__} without an id "
+                    f"(schema {schema_name!r})",
+                    schema=schema_name,
+                )
+            )
+        loaded = self.get_record(schema_name, type(record), key, timeout=timeout)
+        return loaded.map(lambda fresh: _copy_into(record, fresh))
+
+    def filter_record(
+        self,
+        schema_name: str,
+        record_klass: type[R],
+        *,
+        timeout: float | None = None,
+        where: Mapping[str, Any] | None = None,
+        **filter_kwargs: Any,
+    ) -> Future[list[R]]:
+        """Records whose fields equal every given value, sorted by key.
+
+        Pass conditions as keyword arguments, or in ``where`` for a field
+        whose name clashes with a parameter (such as ``timeout``). With no
+        condition every record of the schema is returned.
+        """
+        conditions = dict(where or {})
+        conditions.update(filter_kwargs)
+        try:
+            schema = check_schema(schema_name)
+            check_filter_fields(record_klass, conditions, schema)
+            if "id" in conditions:
+                conditions["id"] = normalize_key(conditions["id"], schema)
+            codec.to_plain(conditions)
+        except StoreError as error:
+            return self._failed(error)
+        items = tuple(conditions.items())
+
+        def select(pairs: list[tuple[str, bytes]]) -> list[R]:
+            found: list[R] = []
+            for key, raw in sorted(pairs):
+                data = codec.loads(raw, schema, key)
+                if _matches(data, key, items):
+                    found.append(instantiate(record_klass, data, schema, key))
+            return found
+
+        return self._send(m.Scan(schema), timeout, select)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def stats(self) -> PoolStats:
+        """Figures of this store's connections right now."""
+        return self._manager.stats()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Finish in-flight calls (up to ``timeout`` s), then stop everything."""
+        self._manager.close(timeout)
+
+    def __enter__(self) -> KeyValueStoreBackendBase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._manager.name}>"
+
+
+def _index(record: Any) -> tuple[tuple[str, str], ...]:
+    del record
+    return ()
+
+
+def _matches(
+    data: dict[str, Any], key: str, items: tuple[tuple[str, Any], ...]
+) -> bool:
+    for field, wanted in items:
+        if field == "id" and "id" not in data:
+            if key != wanted:
+                return False
+            continue
+        if field not in data:
+            return False
+        value = data[field]
+        if value != wanted:
+            return False
+        if type(value) is not type(wanted) and not (
+            _numeric(value) and _numeric(wanted)
+        ):
+            return False
+    return True
+
+
+def _numeric(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _copy_into(target: R, fresh: R) -> R:
+    if dataclasses.is_dataclass(target):
+        for f in dataclasses.fields(target):
+            object.__setattr__(target, f.name, getattr(fresh, f.name))
+    elif hasattr(target, "model_fields"):
+        for name in type(target).model_fields:
+            object.__setattr__(target, name, getattr(fresh, name))
+    else:
+        target.__dict__.update(record_fields(fresh))
+    return target
