@@ -142,7 +142,8 @@ class BackendIntegrationMixin:
 
 
 def _is_pydantic(obj: Any) -> bool:
-    return hasattr(obj, "model_dump") and hasattr(obj, "model_fields")
+    kind = type(obj)
+    return hasattr(kind, "model_dump") and hasattr(kind, "model_fields")
 
 
 def record_fields(record: Any) -> dict[str, Any]:
