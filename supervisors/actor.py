@@ -53,6 +53,7 @@ class Job:
         "transform",
         "wait_deadline",
         "worker",
+        "write",
     )
 
     def __init__(
@@ -70,6 +71,7 @@ class Job:
         self.deadline = deadline
         self.transform = transform
         self.route_key = route_key
+        self.write: bool = getattr(message, "is_write", True)
         self.wait_deadline: float | None = None
         self.worker: ConnectorActor | None = None
         self.sent = False

@@ -194,9 +194,10 @@ class ConnectorManagerBase:
         if key is not None:
             owner = self._affinity.get(key)
             if owner is not None:
-                # Calls on one key run in the order they were made: follow
-                # the earlier call to the actor that holds it.
-                owner[1] += 1
+                # A write on this key is in flight: follow it to its actor so
+                # that calls on one key run in the order they were made.
+                if job.write:
+                    owner[1] += 1
                 job.worker = owner[0]
                 owner[0].local.append(job)
                 return None, False
@@ -211,7 +212,7 @@ class ConnectorManagerBase:
             self._enqueue_locked(job, now)
             return None, False
         job.worker = worker
-        if key is not None:
+        if key is not None and job.write:
             self._affinity[key] = [worker, 1]
         return worker, fresh
 
@@ -252,7 +253,7 @@ class ConnectorManagerBase:
             affinity = self._affinity
             for job in done:
                 key = job.route_key
-                if key is not None:
+                if key is not None and job.write:
                     owner = affinity.get(key)
                     if owner is not None and owner[0] is worker:
                         owner[1] -= 1
@@ -269,14 +270,17 @@ class ConnectorManagerBase:
                 key = job.route_key
                 if key is not None:
                     owner = affinity.get(key)
-                    if owner is None:
-                        affinity[key] = [worker, 1]
-                    else:
-                        owner[1] += 1
-                        if owner[0] is not worker:
-                            job.worker = owner[0]
-                            owner[0].local.append(job)
-                            continue
+                    if owner is not None and owner[0] is not worker:
+                        if job.write:
+                            owner[1] += 1
+                        job.worker = owner[0]
+                        owner[0].local.append(job)
+                        continue
+                    if job.write:
+                        if owner is None:
+                            affinity[key] = [worker, 1]
+                        else:
+                            owner[1] += 1
                 job.worker = worker
                 batch.append(job)
             if not batch:

@@ -16,7 +16,9 @@ from tests.records_for_tests import Account, Anything, Loose, Run, User
 T = 10.0
 
 
-def test_insert_then_get_returns_an_equal_record_of_the_class_asked_for(store: Any) -> None:
+def test_insert_then_get_returns_an_equal_record_of_the_class_asked_for(
+    store: Any,
+) -> None:
     user = User("u1", "Ada", 36)
     assert store.insert_record("users", "u1", user).get(timeout=T) is None
     loaded = store.get_record("users", User, "u1").get(timeout=T)
@@ -41,7 +43,12 @@ def test_pydantic_record_round_trips(store: Any) -> None:
 def test_record_without_id_field_gets_its_key_as_id(store: Any) -> None:
     store.insert_record("loose", "k9", Loose("n", 1.5, ["a"])).get(timeout=T)
     loaded = store.get_record("loose", Loose, "k9").get(timeout=T)
-    assert (loaded.name, loaded.score, loaded.tags, loaded.id) == ("n", 1.5, ["a"], "k9")
+    assert (loaded.name, loaded.score, loaded.tags, loaded.id) == (
+        "n",
+        1.5,
+        ["a"],
+        "k9",
+    )
 
 
 def test_insert_of_existing_key_raises_object_exist_error(store: Any) -> None:
@@ -174,7 +181,9 @@ def test_bad_update_leaves_the_stored_record_as_it_was(store: Any) -> None:
     assert store.get_record("types", Anything, "k").get(timeout=T).value == 1
 
 
-@pytest.mark.parametrize("key", ["", "a\x00b", "line\nbreak", "x" * 513, 1.5, None, True])
+@pytest.mark.parametrize(
+    "key", ["", "a\x00b", "line\nbreak", "x" * 513, 1.5, None, True]
+)
 def test_invalid_key_is_rejected_before_io(store: Any, key: Any) -> None:
     with pytest.raises(va.InvalidKeyError):
         store.insert_record("users", key, User("x", "y")).get(timeout=T)
@@ -188,7 +197,8 @@ def test_invalid_schema_is_rejected_before_io(store: Any, schema: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["year=2015", "a b", "50%", "a+b", "café", "x:y", "q?x", "#frag", "a/b", "%2F"]
+    "key",
+    ["year=2015", "a b", "50%", "a+b", "café", "x:y", "q?x", "#frag", "a/b", "%2F"],
 )
 def test_keys_with_special_characters_round_trip_exactly(store: Any, key: str) -> None:
     # Case hdfs-key-characters, on every backend.

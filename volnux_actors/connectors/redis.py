@@ -12,6 +12,7 @@ is the record key and the value the encoded record.
 from __future__ import annotations
 
 import hashlib
+import select
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -117,8 +118,21 @@ class RedisConnector(BackendConnectorBase):
         self.disconnect()
 
     def _check_idle(self) -> None:
-        """PING a connection that sat unused too long; drop it if dead."""
-        if self._conn is None:
+        """Drop a connection the server closed, before anything is sent on it.
+
+        With no call outstanding, a socket that is readable holds either the
+        server's close or bytes nobody asked for: both make it unusable. A
+        connection unused for ``health_check_after`` seconds is also PINGed.
+        """
+        conn = self._conn
+        if conn is None or conn._sock is None:
+            return
+        try:
+            readable, _, _ = select.select([conn._sock], [], [], 0)
+        except (OSError, ValueError):
+            readable = [True]
+        if readable:
+            self._drop()
             return
         if time.monotonic() - self._last_used < self.health_check_after:
             return
