@@ -185,9 +185,13 @@ class ConnectorActor(pykka.ThreadingActor):
             return
         for job in live:
             job.sent = True
+        lost_before = getattr(self.connector, "connections_lost", 0)
         outcomes = self.connector.run_batch([job.message for job in live])
+        lost = getattr(self.connector, "connections_lost", 0) - lost_before
         broken = not self.connector.is_connected()
-        self.manager._connection_result(self, None if not broken else "lost")
+        self.manager._connection_result(
+            self, "lost" if broken else None, replaced=lost - int(broken)
+        )
         for job, outcome in zip(live, outcomes, strict=True):
             job.finish(outcome)
 
@@ -195,11 +199,13 @@ class ConnectorActor(pykka.ThreadingActor):
         if self.connector.is_connected():
             return None
         if now < self.next_connect_at:
-            return self.manager._unavailable_error(
+            reason = (
                 f"reconnect of {self.name} is backing off for "
                 f"{self.next_connect_at - now:.2f}s after "
                 f"{self.connect_failures} failed attempts"
             )
+            self.manager._connection_result(self, reason, counted=False)
+            return self.manager._unavailable_error(reason)
         try:
             self.connector.connect()
         except Exception as error:

@@ -104,7 +104,7 @@ class ConnectorManagerBase:
         self.errors = errors
         self.batch_size = batch_size
         self.reconnect_backoff = reconnect_backoff or Backoff(
-            first=0.0, base=0.05, cap=2.0, jitter=0.5
+            first=0.0, base=0.05, cap=1.0, jitter=0.5
         )
         self.supervisor = Supervisor(self.name, restart, breaker)
         self._init_state()
@@ -358,13 +358,37 @@ class ConnectorManagerBase:
                     )
                 job.future.set_exception(failure)
 
-    def _connection_result(self, worker: ConnectorActor, problem: str | None) -> None:
+    def _connection_result(
+        self,
+        worker: ConnectorActor,
+        problem: str | None,
+        *,
+        counted: bool = True,
+        replaced: int = 0,
+    ) -> None:
+        """Feed the breaker: None for a working connection, else the problem.
+
+        ``counted=False`` reports a call refused by an actor's own backoff:
+        it frees a half-open probe slot but is no new evidence of failure.
+        ``replaced`` counts connections the connector lost and replaced by
+        itself while running the batch.
+        """
         now = time.monotonic()
         with self._lock:
+            if replaced > 0:
+                self._lost += replaced
             breaker = self.supervisor.breaker
             if problem is None:
                 if breaker.failures or breaker.state.value != "closed":
                     breaker.success()
+                    # The backend answered: actors still backing off from
+                    # the outage may reconnect at once.
+                    for other in self._workers:
+                        other.next_connect_at = 0.0
+                return
+            if not counted:
+                if breaker.state.value == "half_open":
+                    breaker.probe_in_flight = False
                 return
             if problem == "lost":
                 self._lost += 1

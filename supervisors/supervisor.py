@@ -46,12 +46,14 @@ class BreakerPolicy:
 
     ``failure_threshold`` consecutive connection failures open the breaker;
     it stays open for a delay from ``backoff`` (growing with each opening),
-    then lets one probe call through; the first success closes it.
+    then lets one probe call through (another after ``probe_timeout`` if the
+    first never reports); the first success closes it.
     """
 
     failure_threshold: int = 3
+    probe_timeout: float = 1.0
     backoff: Backoff = field(
-        default_factory=lambda: Backoff(first=0.25, base=0.25, cap=5.0, jitter=0.3)
+        default_factory=lambda: Backoff(first=0.1, base=0.1, cap=0.5, jitter=0.3)
     )
 
 
@@ -75,6 +77,7 @@ class CircuitBreaker:
         self.openings = 0
         self.open_until = 0.0
         self.probe_in_flight = False
+        self.probe_expires = 0.0
         self.last_error: str = ""
 
     def allow(self, now: float) -> bool:
@@ -84,8 +87,13 @@ class CircuitBreaker:
         if self.state is BreakerState.OPEN and now >= self.open_until:
             self.state = BreakerState.HALF_OPEN
             self.probe_in_flight = False
-        if self.state is BreakerState.HALF_OPEN and not self.probe_in_flight:
+        if self.state is BreakerState.HALF_OPEN and (
+            not self.probe_in_flight or now >= self.probe_expires
+        ):
+            # One probe at a time; a probe that never reports back (dropped
+            # by its deadline, say) frees the slot after probe_timeout.
             self.probe_in_flight = True
+            self.probe_expires = now + self.policy.probe_timeout
             return True
         return False
 
