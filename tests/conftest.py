@@ -27,7 +27,7 @@ def _missing(what: str) -> None:
     """A backend test without its server fails in CI and skips elsewhere."""
     if IN_CI:
         pytest.fail(f"{what} is required under CI=true", pytrace=False)
-    pytest.skip(f"{what} not available")  # noqa: CI-only-skip
+    pytest.skip(f"{what} not available")  # outside CI only
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ def server() -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         if IN_CI:
             pytest.fail("redis-server is required under CI=true", pytrace=False)
-        pytest.skip("redis-server not available")  # noqa: CI-only-skip
+        pytest.skip("redis-server not available")  # outside CI only
     server = RedisServer(appendonly=True)
     server.start()
     yield server
