@@ -9,14 +9,14 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
-import structlog
 
 from supervisors.future import Future
+from supervisors.logs import get_logger
 
 if TYPE_CHECKING:
     from supervisors.pool import ConnectorManagerBase
 
-log = structlog.get_logger("supervisors")
+log = get_logger("supervisors")
 
 _local = threading.local()
 

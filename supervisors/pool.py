@@ -22,15 +22,15 @@ from enum import Enum
 from typing import Any
 
 import pykka
-import structlog
 
 from supervisors.actor import ConnectorActor, Job, _Run, current_worker
 from supervisors.backoff import Backoff
 from supervisors.errors import DEFAULT_ERRORS, ErrorKinds
 from supervisors.future import Future
+from supervisors.logs import get_logger
 from supervisors.supervisor import BreakerPolicy, RestartPolicy, Supervisor
 
-log = structlog.get_logger("supervisors")
+log = get_logger("supervisors")
 
 _managers: weakref.WeakSet[ConnectorManagerBase] = weakref.WeakSet()
 _names = itertools.count(1)
@@ -577,8 +577,10 @@ class ConnectorManagerBase:
         # The child inherits copies of the parent's actors' state but not
         # their threads. Drop them without closing: their sockets are shared
         # with the parent, which keeps using them.
+        closed = self._closed
         self.supervisor.reset_after_fork()
         self._init_state()
+        self._closed = closed
         log.debug("pool_reset_after_fork", pool=self.name, pid=self._pid)
 
     def __repr__(self) -> str:
@@ -674,4 +676,13 @@ def close_all(timeout: float = 2.0) -> None:
             manager.close(timeout)
 
 
+def _reset_in_child() -> None:
+    for manager in list(_managers):
+        manager._after_fork()
+
+
 atexit.register(close_all)
+if hasattr(os, "register_at_fork"):
+    # Locks held by the parent's threads at fork time would never be
+    # released in the child: give every manager fresh state at once.
+    os.register_at_fork(after_in_child=_reset_in_child)

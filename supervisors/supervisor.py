@@ -18,11 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-import structlog
-
 from supervisors.backoff import Backoff
+from supervisors.logs import get_logger
 
-log = structlog.get_logger("supervisors")
+log = get_logger("supervisors")
 
 
 @dataclass(frozen=True)
