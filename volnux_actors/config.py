@@ -193,6 +193,7 @@ class _State:
 
 _TOP_KEYS = ("engine", "timeout", "name", "connector", "pool")
 _TOP_SETTINGS = {"timeout": float | None, "name": str | None}
+_ENV_NAMES = {"VOLNUX_URL", "VOLNUX_ENGINE", "VOLNUX_TIMEOUT", "VOLNUX_NAME"}
 
 
 def _apply_file(state: _State, path: Path) -> None:
@@ -259,7 +260,7 @@ def _apply_env(state: _State, env: Mapping[str, str]) -> None:
     values = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and v != ""}
     url = values.get("VOLNUX_URL")
     if url is not None:
-        _apply_url(state, url, "environment variable VOLNUX_URL=")
+        _apply_url(state, url, "environment variable VOLNUX_URL")
     engine = values.get("VOLNUX_ENGINE")
     if engine is not None:
         where = "environment variable VOLNUX_ENGINE"
@@ -288,7 +289,7 @@ def _apply_env(state: _State, env: Mapping[str, str]) -> None:
                 f"{where}: unknown section {section!r}; use "
                 "VOLNUX_CONNECTOR__<KEY> or VOLNUX_POOL__<KEY>"
             )
-    if values:
+    if values.keys() & _ENV_NAMES or any("__" in name for name in values):
         state.sources.append("environment")
 
 
@@ -302,6 +303,7 @@ def _apply_arguments(state: _State, url: str | None, engine: str | None) -> None
                 f"names engine {state.engine.value!r}"
             )
         state.set_engine(_Value(engine, "engine argument", False))
+        state.sources.append(f"engine={engine}")
 
 
 # -- checking ----------------------------------------------------------------
@@ -338,10 +340,11 @@ def _build(klass: type[_S], values: dict[str, _Value], owner: str) -> _S:
     init: dict[str, Any] = {}
     for key, value in values.items():
         if key not in known:
-            choices = ", ".join(known) if known else "none"
+            choices = (
+                f"the settings are {', '.join(known)}" if known else "it takes none"
+            )
             raise ConfigurationError(
-                f"{value.where}: unknown setting {key!r} for {owner}; "
-                f"the settings are: {choices}"
+                f"{value.where}: unknown setting {key!r} for {owner}; {choices}"
             )
         init[key] = _coerce(value, hints[key], key)
     return klass(**init)
@@ -362,9 +365,10 @@ def _coerce(value: _Value, hint: Any, key: str) -> Any:
     if kind is float and type(raw) is int:
         return float(raw)
     if type(raw) is not kind:
+        shown = "" if key == "password" else f" {raw!r}"
         raise ConfigurationError(
             f"{value.where}: {key} must be {_noun(kind, optional)}, got "
-            f"{type(raw).__name__} {raw!r}"
+            f"{type(raw).__name__}{shown}"
         )
     return raw
 

@@ -1,0 +1,326 @@
+"""The command line and the bench workload behind ``volnux-actors bench``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+import volnux_actors as va
+from tests.servers_redis import RedisServer
+from volnux_actors import bench
+from volnux_actors.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT_KEYS = {
+    "backend",
+    "url",
+    "workers",
+    "seconds",
+    "elapsed_s",
+    "ops",
+    "ops_per_s",
+    "errors",
+    "errors_by_type",
+    "wrong_reads",
+    "wrong_read_samples",
+    "latency_ms",
+    "latency_ms_by_kind",
+    "record_bytes",
+    "pool",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLNUX_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "volnux_actors.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=clean_env() if env is None else env,
+        timeout=90,
+    )
+
+
+def last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    lines = proc.stdout.strip().splitlines()
+    assert lines, proc.stderr
+    report: dict[str, Any] = json.loads(lines[-1])
+    return report
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI configures structlog; give the next test the settings back."""
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+# -- bench as a subprocess ---------------------------------------------------------
+
+
+def test_memory_bench_json_line_holds_checked_figures() -> None:
+    proc = run_cli(
+        "bench", "--backend", "memory", "--seconds", "1", "--workers", "4", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc)
+    assert report.keys() >= REPORT_KEYS
+    assert (report["backend"], report["url"], report["workers"]) == (
+        "memory",
+        "memory://",
+        4,
+    )
+    assert report["seconds"] == 1.0
+    assert report["ops"] > 0
+    assert report["wrong_reads"] == 0
+    assert report["errors"] == 0
+    assert report["errors_by_type"] == {}
+    assert report["ops_per_s"] == pytest.approx(
+        report["ops"] / report["elapsed_s"], rel=0.01
+    )
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
+    assert set(report["latency_ms_by_kind"]) == set(bench.KINDS)
+    for figures in report["latency_ms_by_kind"].values():
+        assert figures["ops"] > 0
+        assert figures["p50"] <= figures["p99"] <= figures["max"]
+    assert sum(f["ops"] for f in report["latency_ms_by_kind"].values()) == report["ops"]
+    assert report["pool"]["mode"] == "single"
+    assert report["pool"]["connections_opened"] >= 1
+    assert report["pool"]["restarts"] == 0
+    assert 900 <= report["record_bytes"] <= 1400
+
+
+def test_bench_with_no_options_runs_in_memory_and_prints_tables() -> None:
+    proc = run_cli("bench", "--seconds", "0.5", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "memory (memory://): 2 workers" in proc.stdout
+    for word in ("insert", "filter", "wrong reads", "connections opened", "restarts"):
+        assert word in proc.stdout
+    # Not a terminal: no progress bar on stderr.
+    assert "ops/s wrong" not in proc.stderr
+
+
+@pytest.mark.redis
+def test_redis_bench_json_line_holds_checked_figures(redis_clean: RedisServer) -> None:
+    proc = run_cli(
+        "bench", "--url", redis_clean.url, "--seconds", "1", "--workers", "4", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc)
+    assert report.keys() >= REPORT_KEYS
+    assert report["backend"] == "redis"
+    assert report["url"] == redis_clean.url
+    assert report["ops"] > 0
+    assert report["wrong_reads"] == 0
+    assert report["errors"] == 0
+    assert report["pool"]["mode"] == "pooled"
+    assert (
+        1 <= report["pool"]["connections_opened"] <= report["pool"]["max_connections"]
+    )
+    # The workers delete their records at the end.
+    assert redis_clean.client().dbsize() == 0
+
+
+@pytest.mark.redis
+def test_bench_takes_the_store_from_volnux_url(redis_clean: RedisServer) -> None:
+    env = clean_env(VOLNUX_URL=redis_clean.url, VOLNUX_POOL__MAX_CONNECTIONS="3")
+    proc = run_cli("bench", "--seconds", "0.5", "--workers", "4", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc)
+    assert report["backend"] == "redis"
+    assert report["pool"]["max_connections"] == 3
+    assert report["wrong_reads"] == 0
+
+
+@pytest.mark.redis
+def test_bench_takes_the_store_from_a_config_file(
+    redis_clean: RedisServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "bench.toml"
+    path.write_text(
+        f'engine = "redis"\n[connector]\nport = {redis_clean.port}\n'
+        'namespace = "benchcfg"\n[pool]\nmax_connections = 2\n',
+        encoding="utf-8",
+    )
+    proc = run_cli("bench", "--config", str(path), "--seconds", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc)
+    assert report["backend"] == "redis"
+    assert report["pool"]["max_connections"] == 2
+    assert report["pool"]["connections_opened"] <= 2
+
+
+def test_bad_url_exits_2_with_the_message_and_no_password() -> None:
+    proc = run_cli("bench", "--url", "redis://app:Hunter2secret@h:port/0")
+    assert proc.returncode == 2
+    assert "the port must be a number from 1 to 65535" in proc.stderr
+    assert "redis://app:***@h:port/0" in proc.stderr
+    assert "Hunter2secret" not in proc.stderr + proc.stdout
+
+
+def test_backend_contradicting_url_exits_2() -> None:
+    proc = run_cli("bench", "--backend", "redis", "--url", "memory://")
+    assert proc.returncode == 2
+    assert "engine 'redis' contradicts url memory://" in proc.stderr
+
+
+def test_unreachable_backend_exits_2_before_running() -> None:
+    proc = run_cli("bench", "--url", "redis://127.0.0.1:1/0", "--json")
+    assert proc.returncode == 2
+    assert (
+        "redis://127.0.0.1:1/0 does not answer: BackendUnavailableError" in proc.stderr
+    )
+    assert proc.stdout == ""
+
+
+def test_console_script_runs_bench() -> None:
+    script = Path(sys.executable).with_name("volnux-actors")
+    if not script.exists():
+        pytest.skip("console script not installed next to the interpreter")
+    proc = subprocess.run(
+        [str(script), "bench", "--seconds", "0.3", "--workers", "1", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert last_json(proc)["ops"] > 0
+
+
+# -- the exit status, in process -----------------------------------------------------
+
+
+class StaleReads(bench.StoreClient):
+    """Returns an older status on every 20th get: wrong reads to catch."""
+
+    calls = 0
+
+    def get(self, schema: str, key: str) -> bench.PipelineRun | None:
+        record = super().get(schema, key)
+        StaleReads.calls += 1
+        if record is not None and StaleReads.calls % 20 == 0:
+            return dataclasses.replace(record, status="stale")
+        return record
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_wrong_reads_make_bench_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "StoreClient", StaleReads)
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--backend", "memory", "--seconds", "0.5", "--json"],
+        env=clean_env(),
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["wrong_reads"] > 0
+    assert report["errors"] == 0
+    sample = report["wrong_read_samples"][0]
+    assert sample["detail"] in (
+        "fields differ: status",
+        "expected no record, read record",
+    )
+
+
+class FlakyUpdates(bench.StoreClient):
+    """Applies every 10th update, then fails it: an unknown outcome."""
+
+    calls = 0
+
+    def update(self, schema: str, key: str, record: bench.PipelineRun) -> None:
+        FlakyUpdates.calls += 1
+        if FlakyUpdates.calls % 10 == 0:
+            if FlakyUpdates.calls % 20 == 0:
+                super().update(schema, key, record)
+            raise va.OutcomeUnknownError("connection lost after sending")
+        super().update(schema, key, record)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_failed_calls_make_bench_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "StoreClient", FlakyUpdates)
+    result = CliRunner().invoke(
+        app, ["bench", "--seconds", "0.5", "--workers", "2", "--json"], env=clean_env()
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["errors"] > 0
+    assert report["errors_by_type"] == {"OutcomeUnknownError": report["errors"]}
+    # Either outcome of a failed update is a right answer.
+    assert report["wrong_reads"] == 0
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_prints_the_settings_with_the_password_masked() -> None:
+    env = clean_env(
+        VOLNUX_URL="redis://app:Hunter2secret@db:6380/1",
+        VOLNUX_POOL__MAX_CONNECTIONS="7",
+    )
+    result = CliRunner().invoke(app, ["show-config"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["url"] == "redis://app:***@db:6380/1"
+    assert data["connector"]["password"] == "***"
+    assert data["pool"]["max_connections"] == 7
+    assert "Hunter2secret" not in result.stdout
+
+
+def test_bench_help_states_the_exit_status() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "1 when any read was wrong or any call failed" in text
+
+
+# -- the workload on its own -----------------------------------------------------
+
+
+def test_workload_checks_every_kind_and_leaves_no_records() -> None:
+    store = va.InMemoryKeyValueStoreBackend()
+    try:
+        result = bench.run_workload(
+            bench.StoreClient(store), workers=3, seconds=0.5, max_live=5, prefix="wl"
+        )
+        assert result.wrong == []
+        assert all(result.latency[kind] for kind in bench.KINDS)
+        assert result.ops == sum(len(v) for v in result.latency.values())
+        for schema in ("wl_w0", "wl_w1", "wl_w2", "wl_shared"):
+            assert store.count(schema).get(timeout=5) == 0
+    finally:
+        store.close()
+
+
+def test_records_round_trip_through_a_store_unchanged() -> None:
+    import random
+
+    run = bench.advance_run(
+        bench.make_run("w0-1", "w0", random.Random(3)), random.Random(4)
+    )
+    store = va.InMemoryKeyValueStoreBackend()
+    try:
+        store.insert_record("Runs", run.id, run).get(timeout=5)
+        assert store.get_record("Runs", bench.PipelineRun, run.id).get(timeout=5) == run
+    finally:
+        store.close()

@@ -1,0 +1,552 @@
+"""Settings from TOML files, environment variables and URLs."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+import volnux_actors as va
+from tests.servers_redis import RedisServer
+from volnux_actors.config import (
+    HDFSSettings,
+    MemorySettings,
+    PoolSettings,
+    RedisSettings,
+    StoreConfig,
+    build_store,
+    load_config,
+    parse_url,
+    redact_url,
+)
+from volnux_actors.errors import ConfigurationError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+@dataclass
+class Note(va.BackendIntegrationMixin):
+    id: str
+    text: str
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """Let debug events through for the test, then restore the settings."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+def write(tmp_path: Path, text: str, name: str = "store.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def config_error(**kwargs: Any) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(**kwargs)
+    return str(caught.value)
+
+
+# -- the shipped files ---------------------------------------------------------
+
+
+def test_shipped_memory_file_gives_the_single_memory_store() -> None:
+    config = load_config(CONFIG_DIR / "memory.toml", env={})
+    assert config.engine == "memory"
+    assert config.connector == MemorySettings()
+    assert config.pool == PoolSettings(
+        connection_mode="single", connection_timeout=5.0, idle_timeout=300.0
+    )
+    assert config.source == str(CONFIG_DIR / "memory.toml")
+
+
+def test_shipped_redis_file_gives_its_connector_and_pool_values() -> None:
+    config = load_config(CONFIG_DIR / "redis.toml", env={})
+    assert config.engine == "redis"
+    assert config.connector == RedisSettings(
+        host="127.0.0.1", port=6379, db=0, namespace="volnux"
+    )
+    assert config.pool == PoolSettings("pooled", 16, 5.0, 300.0)
+    assert config.url() == "redis://127.0.0.1:6379/0"
+
+
+def test_shipped_hdfs_file_gives_the_webhdfs_endpoint() -> None:
+    config = load_config(CONFIG_DIR / "hdfs.toml", env={})
+    assert config.engine == "hdfs"
+    assert config.connector == HDFSSettings("127.0.0.1", 9870, "volnux", "/volnux")
+    assert config.pool == PoolSettings("pooled", 8, 10.0, 300.0)
+    assert config.url() == "webhdfs://127.0.0.1:9870/volnux?user=volnux"
+
+
+def test_no_file_and_no_environment_gives_the_memory_defaults() -> None:
+    assert load_config(env={}) == StoreConfig()
+    assert StoreConfig().url() == "memory://"
+
+
+# -- files ---------------------------------------------------------------------
+
+
+def test_int_in_a_float_setting_becomes_a_float(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = 'redis'\ntimeout = 3\n[pool]\nidle_timeout = 60\n")
+    config = load_config(path, env={})
+    assert config.timeout == 3.0
+    assert config.pool.idle_timeout == 60.0
+    assert type(config.pool.idle_timeout) is float
+
+
+def test_none_string_unsets_an_optional_setting(tmp_path: Path) -> None:
+    path = write(tmp_path, "[pool]\nidle_timeout = 'none'\nconnection_timeout='None'\n")
+    config = load_config(path, env={})
+    assert config.pool.idle_timeout is None
+    assert config.pool.connection_timeout is None
+
+
+def test_unknown_top_level_key_names_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = 'memory'\nengnie = 'redis'\n")
+    message = config_error(path=path, env={})
+    assert message == (
+        f"{path}: unknown key 'engnie'; the keys are engine, timeout, name, "
+        "connector, pool"
+    )
+
+
+def test_unknown_connector_key_names_file_key_and_engine(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = 'redis'\n[connector]\nhots = 'x'\n")
+    message = config_error(path=path, env={})
+    assert message.startswith(
+        f"{path}: key 'hots' of [connector]: unknown setting 'hots' for engine "
+        "'redis'; the settings are host, port, db, username, password"
+    )
+
+
+def test_unknown_pool_key_names_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "[pool]\nmax_conections = 3\n")
+    message = config_error(path=path, env={})
+    assert message.startswith(
+        f"{path}: key 'max_conections' of [pool]: unknown setting "
+        "'max_conections' for [pool]"
+    )
+
+
+def test_memory_engine_takes_no_connector_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = 'memory'\n[connector]\nhost = 'x'\n")
+    message = config_error(path=path, env={})
+    assert message.endswith("unknown setting 'host' for engine 'memory'; it takes none")
+
+
+def test_string_port_is_a_type_error_naming_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = 'redis'\n[connector]\nport = '6379'\n")
+    message = config_error(path=path, env={})
+    assert message == (
+        f"{path}: key 'port' of [connector]: port must be an integer, got str '6379'"
+    )
+
+
+def test_bool_is_not_accepted_as_an_integer(tmp_path: Path) -> None:
+    path = write(tmp_path, "[pool]\nmax_connections = true\n")
+    message = config_error(path=path, env={})
+    assert message.endswith("max_connections must be an integer, got bool True")
+
+
+def test_float_for_an_integer_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = 'redis'\n[connector]\ndb = 1.5\n")
+    assert config_error(path=path, env={}).endswith(
+        "db must be an integer, got float 1.5"
+    )
+
+
+def test_section_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "pool = 3\n")
+    assert config_error(path=path, env={}) == (
+        f"{path}: 'pool' must be a table ([pool]), got int"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "ending"),
+    [
+        (
+            "engine = 'mongo'",
+            "unknown engine 'mongo'; the engines are memory, redis, hdfs",
+        ),
+        ("[pool]\nmax_connections = 0", "max_connections must be at least 1, got 0"),
+        (
+            "[pool]\nconnection_mode = 'shared'",
+            "must be single or pooled, got 'shared'",
+        ),
+        (
+            "[pool]\nidle_timeout = -1",
+            "idle_timeout must be more than 0 seconds, got -1.0",
+        ),
+        (
+            "engine = 'redis'\n[connector]\nport = 70000",
+            "port must be a port from 1 to 65535, got 70000",
+        ),
+        (
+            "engine = 'hdfs'\n[connector]\nbase_path = 'data'",
+            "base_path must be an absolute path (from /), got 'data'",
+        ),
+        ("timeout = 0", "timeout must be more than 0 seconds"),
+    ],
+)
+def test_out_of_range_values_are_refused(
+    tmp_path: Path, body: str, ending: str
+) -> None:
+    path = write(tmp_path, body + "\n")
+    message = config_error(path=path, env={})
+    assert message.startswith(f"{path}: key ")
+    assert message.endswith(ending)
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = redis\n")
+    message = config_error(path=path, env={})
+    assert message.startswith(f"{path}: not valid TOML: ")
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    assert config_error(path=path, env={}) == (
+        f"cannot read configuration file {path}: No such file or directory"
+    )
+
+
+# -- the environment -------------------------------------------------------------
+
+
+def test_env_overrides_connector_and_pool_settings() -> None:
+    env = {
+        "VOLNUX_CONNECTOR__HOST": "10.1.2.3",
+        "VOLNUX_CONNECTOR__PORT": "7000",
+        "VOLNUX_POOL__MAX_CONNECTIONS": "32",
+        "VOLNUX_POOL__IDLE_TIMEOUT": "none",
+        "VOLNUX_TIMEOUT": "2.5",
+        "VOLNUX_NAME": "orders",
+    }
+    config = load_config(CONFIG_DIR / "redis.toml", env=env)
+    assert config.connector == RedisSettings(host="10.1.2.3", port=7000)
+    assert config.pool == PoolSettings("pooled", 32, 5.0, None)
+    assert config.timeout == 2.5
+    assert config.name == "orders"
+    assert config.source == f"{CONFIG_DIR / 'redis.toml'} + environment"
+
+
+def test_env_key_is_case_insensitive_after_the_section() -> None:
+    config = load_config(env={"VOLNUX_POOL__max_connections": "4"})
+    assert config.pool.max_connections == 4
+
+
+def test_empty_env_value_counts_as_unset() -> None:
+    env = {"VOLNUX_ENGINE": "", "VOLNUX_POOL__MAX_CONNECTIONS": ""}
+    assert load_config(CONFIG_DIR / "redis.toml", env=env).pool.max_connections == 16
+
+
+def test_unrelated_volnux_variables_are_ignored() -> None:
+    assert load_config(env={"VOLNUX_LOG_LEVEL": "debug"}) == StoreConfig(
+        source="defaults"
+    )
+
+
+def test_env_url_sets_connector_and_keeps_file_pool_and_namespace(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "engine = 'redis'\n[connector]\nnamespace = 'orders'\n[pool]\n"
+        "max_connections = 5\n",
+    )
+    env = {"VOLNUX_URL": "redis://app:s3cret@db.internal:6380/4"}
+    config = load_config(path, env=env)
+    assert config.connector == RedisSettings(
+        host="db.internal",
+        port=6380,
+        db=4,
+        username="app",
+        password="s3cret",
+        namespace="orders",
+    )
+    assert config.pool.max_connections == 5
+
+
+def test_env_engine_switch_drops_the_file_connector_settings() -> None:
+    config = load_config(CONFIG_DIR / "redis.toml", env={"VOLNUX_ENGINE": "memory"})
+    assert config.engine == "memory"
+    assert config.connector == MemorySettings()
+    assert config.pool.max_connections == 16
+
+
+def test_env_engine_contradicting_env_url_is_refused() -> None:
+    env = {"VOLNUX_URL": "memory://", "VOLNUX_ENGINE": "redis"}
+    assert config_error(env=env) == (
+        "environment variable VOLNUX_ENGINE='redis' contradicts VOLNUX_URL, "
+        "which names engine 'memory'; unset one of them"
+    )
+
+
+def test_env_bad_integer_names_the_variable() -> None:
+    env = {"VOLNUX_POOL__MAX_CONNECTIONS": "many"}
+    assert config_error(env=env) == (
+        "environment variable VOLNUX_POOL__MAX_CONNECTIONS: max_connections "
+        "must be an integer, got 'many'"
+    )
+
+
+def test_env_unknown_setting_names_the_variable() -> None:
+    env = {"VOLNUX_ENGINE": "redis", "VOLNUX_CONNECTOR__HOTS": "x"}
+    assert config_error(env=env).startswith(
+        "environment variable VOLNUX_CONNECTOR__HOTS: unknown setting 'hots' "
+        "for engine 'redis'"
+    )
+
+
+def test_env_unknown_section_names_the_variable() -> None:
+    assert config_error(env={"VOLNUX_POLL__MAX_CONNECTIONS": "3"}) == (
+        "environment variable VOLNUX_POLL__MAX_CONNECTIONS: unknown section "
+        "'POLL'; use VOLNUX_CONNECTOR__<KEY> or VOLNUX_POOL__<KEY>"
+    )
+
+
+def test_arguments_win_over_the_environment() -> None:
+    env = {"VOLNUX_URL": "redis://10.0.0.1:6379/0"}
+    config = load_config(env=env, url="redis://127.0.0.1:7777/1")
+    assert (config.connector.host, config.connector.port) == ("127.0.0.1", 7777)  # type: ignore[union-attr]
+    assert load_config(env=env, engine="memory").engine == "memory"
+
+
+def test_engine_argument_contradicting_url_argument_is_refused() -> None:
+    message = config_error(env={}, url="memory://", engine="redis")
+    assert (
+        message
+        == "engine 'redis' contradicts url memory://, which names engine 'memory'"
+    )
+
+
+def test_os_environ_is_read_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOLNUX_URL", "redis://127.0.0.1:6399/2")
+    config = load_config()
+    assert config.engine == "redis"
+    assert config.connector == RedisSettings(port=6399, db=2)
+
+
+# -- URLs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "engine", "connector"),
+    [
+        ("memory://", "memory", MemorySettings()),
+        ("redis://", "redis", RedisSettings()),
+        ("redis://127.0.0.1:6379/0", "redis", RedisSettings()),
+        ("redis://cache:6380", "redis", RedisSettings(host="cache", port=6380)),
+        (
+            "redis://user:pass@127.0.0.1:6379/0",
+            "redis",
+            RedisSettings(username="user", password="pass"),
+        ),
+        (
+            "redis://:p%40ss%3A@h/3",
+            "redis",
+            RedisSettings(host="h", db=3, password="p@ss:"),
+        ),
+        ("redis://[::1]:6379/0", "redis", RedisSettings(host="::1")),
+        (
+            "webhdfs://127.0.0.1:9870/base/path?user=volnux",
+            "hdfs",
+            HDFSSettings(username="volnux", base_path="/base/path"),
+        ),
+        ("webhdfs://nn", "hdfs", HDFSSettings(host="nn")),
+        ("webhdfs://nn:50070/data/", "hdfs", HDFSSettings("nn", 50070, None, "/data")),
+    ],
+)
+def test_parse_url_gives_engine_and_connector(
+    url: str, engine: str, connector: object
+) -> None:
+    config = parse_url(url)
+    assert config.engine == engine
+    assert config.connector == connector
+
+
+def test_url_query_sets_pool_settings_and_timeout() -> None:
+    config = parse_url(
+        "redis://h:6379/0?max_connections=32&idle_timeout=none&timeout=2"
+    )
+    assert config.pool == PoolSettings(None, 32, 5.0, None)
+    assert config.timeout == 2.0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "127.0.0.1:6379",
+            "store URL 127.0.0.1:6379 has no scheme; use memory://, "
+            "redis://[user:password@]host:port/db or webhdfs://host:port/path",
+        ),
+        (
+            "mysql://h/db",
+            "store URL mysql://h/db: unknown scheme 'mysql'; use memory://, "
+            "redis://[user:password@]host:port/db or webhdfs://host:port/path",
+        ),
+        (
+            "redis://h:abc/0",
+            "store URL redis://h:abc/0: the port must be a number from 1 to 65535",
+        ),
+        (
+            "redis://h:99999/0",
+            "store URL redis://h:99999/0: the port must be a number from 1 to 65535",
+        ),
+        (
+            "redis://h:6379/zero",
+            "store URL redis://h:6379/zero: the database 'zero' must be a number "
+            "(redis://host:port/0)",
+        ),
+        (
+            "memory://somewhere",
+            "store URL memory://somewhere: a memory:// URL takes no host, port or path",
+        ),
+        (
+            "rediss://h",
+            "store URL rediss://h: TLS (rediss://) is not supported; use redis://",
+        ),
+        (
+            "redis://h?colour=blue",
+            "store URL redis://h?colour=blue: unknown parameter 'colour'; the "
+            "parameters are connection_mode, connection_timeout, db, "
+            "health_check_after, host, idle_timeout, max_connections, name, "
+            "namespace, port, socket_connect_timeout, socket_timeout, timeout, "
+            "username",
+        ),
+        (
+            "redis://h?max_connections=lots",
+            "store URL redis://h?max_connections=lots (max_connections): "
+            "max_connections must be an integer, got 'lots'",
+        ),
+        (
+            "webhdfs://u:pw@nn",
+            "store URL webhdfs://u:***@nn: webhdfs:// takes no password; pass the "
+            "user as ?user=NAME",
+        ),
+    ],
+)
+def test_bad_urls_raise_with_their_message(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_url(url)
+    assert str(caught.value) == message
+
+
+# -- passwords -------------------------------------------------------------------
+
+
+def test_password_never_shows_in_repr_url_dict_or_errors() -> None:
+    config = parse_url("redis://app:Hunter2secret@h:6379/0")
+    assert config.connector.password == "Hunter2secret"  # type: ignore[union-attr]
+    assert "Hunter2secret" not in repr(config)
+    assert config.url() == "redis://app:***@h:6379/0"
+    assert config.as_dict()["connector"]["password"] == "***"
+    assert redact_url("redis://app:Hunter2secret@h/0") == "redis://app:***@h/0"
+    with pytest.raises(ConfigurationError) as caught:
+        parse_url("redis://app:Hunter2secret@h:bad/0")
+    assert "Hunter2secret" not in str(caught.value)
+    assert "redis://app:***@h:bad/0" in str(caught.value)
+
+
+def test_password_of_the_wrong_type_is_not_shown(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine = 'redis'\n[connector]\npassword = 918273\n")
+    message = config_error(path=path, env={})
+    assert message.endswith('password must be a string or "none", got int')
+    assert "918273" not in message
+
+
+@pytest.mark.usefixtures("debug_logs")
+def test_password_never_shows_in_logs() -> None:
+    env = {"VOLNUX_URL": "redis://app:Hunter2secret@127.0.0.1:1/0"}
+    with structlog.testing.capture_logs() as events:
+        store = build_store(load_config(env=env))
+        store.close()
+    assert {"config_loaded", "store_built"} <= {e["event"] for e in events}
+    assert "Hunter2secret" not in repr(events)
+    assert "Hunter2secret" not in repr(store)
+
+
+# -- building stores -------------------------------------------------------------
+
+
+def test_build_store_gives_a_memory_store_with_the_pool_settings() -> None:
+    config = load_config(env={"VOLNUX_POOL__CONNECTION_MODE": "pooled"})
+    store = build_store(config)
+    try:
+        assert isinstance(store, va.InMemoryKeyValueStoreBackend)
+        stats = store.stats()
+        assert (stats.mode, stats.max_connections) == ("pooled", 10)
+        store.insert_record("Run", "r1", Note("r1", "hello")).get(timeout=5)
+        assert store.count("Run").get(timeout=5) == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_build_store_gives_a_working_redis_store(redis_clean: RedisServer) -> None:
+    config = load_config(
+        CONFIG_DIR / "redis.toml",
+        env={"VOLNUX_CONNECTOR__NAMESPACE": "cfgtest"},
+        url=redis_clean.url,
+    )
+    store = build_store(config)
+    try:
+        assert isinstance(store, va.RedisStoreBackend)
+        store.insert_record("Run", "r1", Note("r1", "hello")).get(timeout=5)
+        assert store.count("Run").get(timeout=5) == 1
+        assert redis_clean.client().hlen("cfgtest:Run") == 1
+        assert store.stats().max_connections == 16
+    finally:
+        store.close()
+
+
+def test_hdfs_engine_builds_hdfs_store_backend_with_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: dict[str, Any] = {}
+
+    class FakeHDFSStoreBackend:
+        def __init__(self, **kwargs: Any) -> None:
+            made.update(kwargs)
+
+    monkeypatch.setattr(va, "HDFSStoreBackend", FakeHDFSStoreBackend, raising=False)
+    config = parse_url("webhdfs://nn:9870/base/path?user=volnux&max_connections=4")
+    store = build_store(config)
+    assert isinstance(store, FakeHDFSStoreBackend)
+    assert made == {
+        "host": "nn",
+        "port": 9870,
+        "username": "volnux",
+        "base_path": "/base/path",
+        "connection_mode": None,
+        "max_connections": 4,
+        "connection_timeout": 5.0,
+        "idle_timeout": 300.0,
+        "timeout": None,
+        "name": None,
+    }
+
+
+def test_hdfs_engine_without_hdfs_store_backend_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(va, "HDFSStoreBackend", raising=False)
+    with pytest.raises(ConfigurationError) as caught:
+        build_store(parse_url("webhdfs://nn:9870/volnux"))
+    assert str(caught.value) == (
+        "engine 'hdfs' needs volnux_actors.HDFSStoreBackend, which this "
+        "installation does not provide"
+    )
