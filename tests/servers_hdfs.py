@@ -8,12 +8,15 @@ first build only, ``mvn``)::
         client = hdfs.InsecureClient(cluster.url, user="volnux")
         cluster.restart_namenode()
 
-The namenode can be stopped and started again on the same ports, for fault
-tests. Stdlib only.
+For fault tests the namenode can be stopped and started again on the same
+ports, and put in safe mode. The JVM's log goes to a file in the cluster's temp
+dir (level: ``MINIHDFS_LOG_LEVEL``, default WARN); its tail is included in
+``MiniHdfsError`` messages. Stdlib only.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import subprocess
@@ -36,7 +39,12 @@ class MiniHdfsError(RuntimeError):
 
 
 class MiniHdfs:
-    """A MiniDFSCluster JVM; ports 0 mean free ports chosen at start."""
+    """A MiniDFSCluster JVM.
+
+    Ports 0 mean free ports, chosen by the JVM at start. ``user`` is only the
+    ``user.name`` of the readiness probe: permissions are off, so every user
+    may do everything.
+    """
 
     def __init__(
         self, http_port: int = 0, rpc_port: int = 0, user: str = "volnux"
@@ -86,7 +94,10 @@ class MiniHdfs:
             raise MiniHdfsError(f"minihdfs build failed:\n{done.stderr}")
 
     def start(self, timeout: float = 120.0) -> MiniHdfs:
-        """Start the cluster; return once WebHDFS answers."""
+        """Start the cluster; return once WebHDFS answers.
+
+        Builds first if needed (see ``build``, which has its own timeout).
+        """
         if self._proc is not None:
             raise MiniHdfsError("mini HDFS is already started")
         self.build()
@@ -94,6 +105,12 @@ class MiniHdfs:
         self._tmp = Path(tempfile.mkdtemp(prefix="minihdfs-"))
         self._log = open(self._tmp / "minihdfs.log", "wb")
         args = [str(self._want_http), str(self._want_rpc), str(self._tmp / "data")]
+        # JVM temp files (Jetty's) go to our temp dir too, removed by stop().
+        jvm_tmp = self._tmp / "jvm"
+        jvm_tmp.mkdir()
+        env = dict(os.environ)
+        opts = f"{env.get('MINIHDFS_JAVA_OPTS', '')} -Djava.io.tmpdir={jvm_tmp}"
+        env["MINIHDFS_JAVA_OPTS"] = opts.strip()
         self._proc = subprocess.Popen(
             ["bash", str(RUN_SH), *args],
             stdin=subprocess.PIPE,
@@ -101,6 +118,7 @@ class MiniHdfs:
             stderr=self._log,
             text=True,
             bufsize=1,
+            env=env,
         )
         self._lines = queue.Queue()
         self._reader = threading.Thread(
@@ -121,14 +139,13 @@ class MiniHdfs:
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM the JVM (SIGKILL after ``timeout``), remove the data."""
         proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if self._reader is not None:
             self._reader.join(5)
             self._reader = None
@@ -158,6 +175,14 @@ class MiniHdfs:
     def restart_namenode(self, timeout: float = 120.0) -> None:
         """Restart the namenode on the same ports, keeping its data."""
         self._command("restart-namenode", "NAMENODE RESTARTED", timeout)
+
+    def enter_safemode(self, timeout: float = 60.0) -> None:
+        """Put the namenode in safe mode: writes then fail, reads work."""
+        self._command("enter-safemode", "SAFEMODE ON", timeout)
+
+    def leave_safemode(self, timeout: float = 60.0) -> None:
+        """Take the namenode out of safe mode."""
+        self._command("leave-safemode", "SAFEMODE OFF", timeout)
 
     def __enter__(self) -> MiniHdfs:
         return self.start()
