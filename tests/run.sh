@@ -14,6 +14,10 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
+# Resolve and compile the MiniDFSCluster launcher once (Maven Central; cached
+# in ~/.m2 and ~/.cache/volnux-actors), so no test waits on a download.
+bash tests/minihdfs/run.sh --build
+
 python3 -m ruff check volnux_actors supervisors tests
 python3 -m mypy
 exec python3 -m pytest -q -p no:cacheprovider "$@"
