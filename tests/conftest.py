@@ -66,7 +66,7 @@ def hdfs_cluster() -> Iterator[Any]:
         cluster.stop()
 
 
-BACKENDS = ["memory", "redis"]
+BACKENDS = ["memory", "redis", "hdfs"]
 
 
 def make_store(backend: str, request: pytest.FixtureRequest, **options: Any) -> Any:
@@ -81,7 +81,7 @@ def make_store(backend: str, request: pytest.FixtureRequest, **options: Any) -> 
         )
     if backend == "hdfs":
         cluster = request.getfixturevalue("hdfs_cluster")
-        return va.HDFSStoreBackend(  # type: ignore[attr-defined]
+        return va.HDFSStoreBackend(
             host="127.0.0.1",
             port=cluster.http_port,
             username="volnux",

@@ -15,6 +15,7 @@ from supervisors import (
 )
 from volnux_actors.connectors import (
     BackendConnectorBase,
+    HDFSConnector,
     MemoryConnector,
     RedisConnector,
 )
@@ -42,6 +43,7 @@ from volnux_actors.errors import (
 )
 from volnux_actors.records import BackendIntegrationMixin
 from volnux_actors.stores import (
+    HDFSStoreBackend,
     InMemoryKeyValueStoreBackend,
     KeyValueStoreBackendBase,
     RedisStoreBackend,
@@ -61,6 +63,8 @@ __all__ = [
     "ConnectorManagerFactory",
     "CorruptRecordError",
     "Future",
+    "HDFSConnector",
+    "HDFSStoreBackend",
     "InMemoryKeyValueStoreBackend",
     "InvalidFilterError",
     "InvalidKeyError",

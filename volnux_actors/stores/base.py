@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from supervisors import (
@@ -20,7 +20,8 @@ from volnux_actors.errors import STORE_ERRORS, StoreError, ValidationError
 from volnux_actors.keys import check_schema, normalize_key
 from volnux_actors.records import (
     check_filter_fields,
-    encode_record,
+    encode_indexed,
+    index_token,
     instantiate,
     record_fields,
 )
@@ -131,10 +132,10 @@ class KeyValueStoreBackendBase:
         try:
             schema = check_schema(schema_name)
             key = normalize_key(record_key, schema)
-            payload = encode_record(record, schema, key)
+            payload, index = encode_indexed(record, schema, key)
         except StoreError as error:
             return self._failed(error)
-        return self._send(m.Insert(schema, key, payload, _index(record)), timeout)
+        return self._send(m.Insert(schema, key, payload, index), timeout)
 
     def update_record(
         self,
@@ -148,10 +149,10 @@ class KeyValueStoreBackendBase:
         try:
             schema = check_schema(schema_name)
             key = normalize_key(record_key, schema)
-            payload = encode_record(record, schema, key)
+            payload, index = encode_indexed(record, schema, key)
         except StoreError as error:
             return self._failed(error)
-        return self._send(m.Update(schema, key, payload, _index(record)), timeout)
+        return self._send(m.Update(schema, key, payload, index), timeout)
 
     def delete_record(
         self, schema_name: str, record_key: str | int, *, timeout: float | None = None
@@ -214,6 +215,13 @@ class KeyValueStoreBackendBase:
         Pass conditions as keyword arguments, or in ``where`` for a field
         whose name clashes with a parameter (such as ``timeout``). With no
         condition every record of the schema is returned.
+
+        When every condition is on a field that ``record_klass`` lists in
+        ``__indexed__`` (and each value is a str, int, float, bool or None)
+        the backend's index finds the candidates; otherwise every record of
+        the schema is read. Either way each record is checked against every
+        condition, so both give the same answer. The index is kept by
+        writes made with a class that declares it.
         """
         conditions = dict(where or {})
         conditions.update(filter_kwargs)
@@ -226,6 +234,8 @@ class KeyValueStoreBackendBase:
         except StoreError as error:
             return self._failed(error)
         items = tuple(conditions.items())
+        pairs = _lookup_pairs(record_klass, items)
+        message = m.Scan(schema) if pairs is None else m.Lookup(schema, pairs)
 
         def select(pairs: list[tuple[str, bytes]]) -> list[R]:
             found: list[R] = []
@@ -235,7 +245,103 @@ class KeyValueStoreBackendBase:
                     found.append(instantiate(record_klass, data, schema, key))
             return found
 
-        return self._send(m.Scan(schema), timeout, select)
+        return self._fetch_all(message, timeout).map(select)
+
+    def _fetch_all(
+        self, message: m.Message, timeout: float | None
+    ) -> Future[list[tuple[str, bytes]]]:
+        """Run a Scan or Lookup; a store may spread the reads over its pool."""
+        return self._send(message, timeout)
+
+    # -- bulk calls ---------------------------------------------------------
+
+    def insert_many(
+        self,
+        schema_name: str,
+        records: Mapping[str | int, Any] | Iterable[tuple[str | int, Any]],
+        *,
+        timeout: float | None = None,
+    ) -> Future[None]:
+        """Store new records, all or none, in one call.
+
+        ``records`` maps keys to records (or is an iterable of pairs). If any
+        key is already stored the future fails with ObjectExistError, whose
+        ``keys`` lists every taken key, and nothing is written. A key given
+        twice fails with ValidationError before anything is sent. Redis and
+        memory apply the whole batch atomically; a backend without bulk
+        support inserts one by one and removes its own records on failure.
+        """
+        pairs = records.items() if isinstance(records, Mapping) else records
+        items: list[tuple[str, bytes, m.IndexPairs]] = []
+        try:
+            schema = check_schema(schema_name)
+            seen: set[str] = set()
+            for record_key, record in pairs:
+                key = normalize_key(record_key, schema)
+                if key in seen:
+                    raise ValidationError(
+                        f"key {key!r} is given twice to insert_many on schema "
+                        f"{schema!r}",
+                        schema=schema,
+                        key=key,
+                    )
+                seen.add(key)
+                items.append((key, *encode_indexed(record, schema, key)))
+        except StoreError as error:
+            return self._failed(error)
+        if not items:
+            return Future.completed(None, STORE_ERRORS)
+        return self._send(m.InsertMany(schema, tuple(items)), timeout)
+
+    def get_many(
+        self,
+        schema_name: str,
+        klass: type[R],
+        record_keys: Iterable[str | int],
+        *,
+        timeout: float | None = None,
+    ) -> Future[dict[str, R]]:
+        """The stored records of ``record_keys``, by key, in one call.
+
+        The dict's keys are the canonical (str) keys, in the order asked;
+        a key with no record is left out rather than raising.
+        """
+        try:
+            schema = check_schema(schema_name)
+            keys = _unique_keys(record_keys, schema)
+        except StoreError as error:
+            return self._failed(error)
+        if not keys:
+            return Future.completed({}, STORE_ERRORS)
+
+        def build(found: list[tuple[str, bytes]]) -> dict[str, R]:
+            return {
+                key: instantiate(klass, codec.loads(raw, schema, key), schema, key)
+                for key, raw in found
+            }
+
+        return self._send(m.GetMany(schema, keys), timeout, build)
+
+    def delete_many(
+        self,
+        schema_name: str,
+        record_keys: Iterable[str | int],
+        *,
+        timeout: float | None = None,
+    ) -> Future[int]:
+        """Remove the stored records of ``record_keys``; how many were removed.
+
+        A key with no record is skipped, not an error, so the call can be
+        repeated safely. Redis and memory remove the batch atomically.
+        """
+        try:
+            schema = check_schema(schema_name)
+            keys = _unique_keys(record_keys, schema)
+        except StoreError as error:
+            return self._failed(error)
+        if not keys:
+            return Future.completed(0, STORE_ERRORS)
+        return self._send(m.DeleteMany(schema, keys), timeout)
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -257,9 +363,25 @@ class KeyValueStoreBackendBase:
         return f"<{type(self).__name__} {self._manager.name}>"
 
 
-def _index(record: Any) -> tuple[tuple[str, str], ...]:
-    del record
-    return ()
+def _unique_keys(record_keys: Iterable[str | int], schema: str) -> tuple[str, ...]:
+    keys = dict.fromkeys(normalize_key(key, schema) for key in record_keys)
+    return tuple(keys)
+
+
+def _lookup_pairs(
+    klass: type, items: tuple[tuple[str, Any], ...]
+) -> m.IndexPairs | None:
+    """The index pairs to look ``items`` up by, or None to scan."""
+    indexed: tuple[str, ...] = getattr(klass, "__indexed__", ())
+    if not items or not indexed:
+        return None
+    pairs: list[tuple[str, str]] = []
+    for field, value in items:
+        token = index_token(value) if field in indexed and field != "id" else None
+        if token is None:
+            return None
+        pairs.append((field, token))
+    return tuple(pairs)
 
 
 def _matches(
