@@ -1,0 +1,254 @@
+"""HDFS-specific behaviour, on a real MiniDFSCluster."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import hdfs
+import pytest
+
+import volnux_actors as va
+from tests.records_for_tests import Anything, Loose, User
+from volnux_actors.connectors.hdfs import HDFSConnector
+from volnux_actors.connectors.hdfs_names import key_to_name, name_to_key
+
+T = 30.0
+pytestmark = pytest.mark.hdfs
+
+
+@pytest.fixture
+def base() -> str:
+    return f"/h{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def hstore(hdfs_cluster: Any, base: str) -> Iterator[va.HDFSStoreBackend]:
+    store = va.HDFSStoreBackend(port=hdfs_cluster.http_port, base_path=base)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def raw(hdfs_cluster: Any) -> hdfs.InsecureClient:
+    return hdfs.InsecureClient(hdfs_cluster.url, user="volnux")
+
+
+def every_file(raw: hdfs.InsecureClient, top: str) -> list[str]:
+    found: list[str] = []
+    for path, _, files in raw.walk(top):
+        found.extend(f"{path}/{name}" for name in files)
+    return sorted(found)
+
+
+def test_insert_update_read_and_second_insert(
+    hstore: va.HDFSStoreBackend, raw: hdfs.InsecureClient, base: str
+) -> None:
+    # Case hdfs-overwrite, first half.
+    hstore.insert_record("users", "u1", Anything("u1", 1)).get(timeout=T)
+    hstore.update_record("users", "u1", Anything("u1", 2)).get(timeout=T)
+    assert hstore.get_record("users", Anything, "u1").get(timeout=T).value == 2
+    with pytest.raises(va.ObjectExistError) as info:
+        hstore.insert_record("users", "u1", Anything("u1", 9)).get(timeout=T)
+    assert "already exists in schema 'users'" in str(info.value)
+    assert hstore.get_record("users", Anything, "u1").get(timeout=T).value == 2
+    assert every_file(raw, base) == [f"{base}/users/u1.json"]
+
+
+def test_concurrent_updates_last_wins_and_readers_see_whole_records(
+    hstore: va.HDFSStoreBackend, raw: hdfs.InsecureClient, base: str
+) -> None:
+    # Case hdfs-overwrite, second half.
+    hstore.insert_record("users", "u1", Anything("u1", 2)).get(timeout=T)
+    start = threading.Barrier(3)
+    stop = threading.Event()
+    seen: list[Any] = []
+    errors: list[BaseException] = []
+
+    def update(value: int) -> None:
+        start.wait(T)
+        for _ in range(5):
+            try:
+                hstore.update_record("users", "u1", Anything("u1", value)).get(
+                    timeout=T
+                )
+            except va.BackendError as error:
+                errors.append(error)
+
+    def read() -> None:
+        start.wait(T)
+        while not stop.is_set():
+            seen.append(hstore.get_record("users", Anything, "u1").get(timeout=T).value)
+
+    writers = [threading.Thread(target=update, args=(v,)) for v in (3, 4)]
+    reader = threading.Thread(target=read)
+    for thread in [*writers, reader]:
+        thread.start()
+    for thread in writers:
+        thread.join(T)
+    stop.set()
+    reader.join(T)
+    assert errors == []
+    assert seen and set(seen) <= {2, 3, 4}
+    final = hstore.get_record("users", Anything, "u1").get(timeout=T).value
+    assert final in (3, 4)
+    assert every_file(raw, base) == [f"{base}/users/u1.json"]
+
+
+def test_update_that_dies_half_way_leaves_the_old_record(
+    hdfs_cluster: Any, base: str, raw: hdfs.InsecureClient
+) -> None:
+    class DiesBeforeRename(HDFSConnector):
+        def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+            if operation == "_rename" and kwargs.get("renameoptions") == "OVERWRITE":
+                raise RuntimeError("process died between write and rename")
+            return super()._call(operation, *args, **kwargs)
+
+    class DyingStore(va.HDFSStoreBackend):
+        connector_klass = DiesBeforeRename
+
+    store = DyingStore(port=hdfs_cluster.http_port, base_path=base, max_connections=1)
+    sound = va.HDFSStoreBackend(port=hdfs_cluster.http_port, base_path=base)
+    try:
+        sound.insert_record("users", "u1", Anything("u1", "old")).get(timeout=T)
+        with pytest.raises(va.StoreError):
+            store.update_record("users", "u1", Anything("u1", "new")).get(timeout=T)
+        assert sound.get_record("users", Anything, "u1").get(timeout=T).value == "old"
+        assert sound.count("users").get(timeout=T) == 1
+        assert [
+            r.id for r in sound.filter_record("users", Anything).get(timeout=T)
+        ] == ["u1"]
+        leftovers = [p for p in every_file(raw, base) if "/.tmp-" in p]
+        assert len(leftovers) == 1
+    finally:
+        store.close()
+        sound.close()
+
+
+def test_key_characters_map_to_escaped_names_and_back(
+    hstore: va.HDFSStoreBackend, raw: hdfs.InsecureClient, base: str
+) -> None:
+    # Case hdfs-key-characters: names on HDFS, and listing returns originals.
+    keys = ["year=2015", "a b", "50%", "a+b", "café", "x:y", "q?x", "#frag"]
+    for key in keys:
+        hstore.insert_record("keys", key, Loose(key)).get(timeout=T)
+    names = sorted(raw.list(f"{base}/keys"))
+    assert names == sorted(key_to_name(k) for k in keys)
+    assert "year~3D2015.json" in names and "caf~C3~A9.json" in names
+    assert sorted(name_to_key(n) for n in names) == sorted(keys)
+    found = hstore.filter_record("keys", Loose).get(timeout=T)
+    assert sorted(r.id for r in found) == sorted(keys)
+    assert all("%25" not in r.id and "%3D" not in r.id for r in found)
+    assert all(p.startswith(f"{base}/keys/") for p in every_file(raw, base))
+
+
+def test_long_key_is_hashed_and_still_round_trips(
+    hstore: va.HDFSStoreBackend, raw: hdfs.InsecureClient, base: str
+) -> None:
+    key = "ü/" * 200
+    hstore.insert_record("long", key, Loose("long")).get(timeout=T)
+    assert hstore.exists("long", key).get(timeout=T) is True
+    assert hstore.get_record("long", Loose, key).get(timeout=T).id == key
+    assert [r.id for r in hstore.filter_record("long", Loose).get(timeout=T)] == [key]
+    (name,) = raw.list(f"{base}/long")
+    assert name.startswith("~~") and len(name) < 80
+
+
+def test_count_costs_one_request(hdfs_cluster: Any, base: str) -> None:
+    connector = HDFSConnector(port=hdfs_cluster.http_port, base_path=base)
+    connector.connect()
+    try:
+        for n in range(30):
+            connector.insert("c", f"k{n}", b'{"n":1}', ())
+        before = connector.requests_sent
+        assert connector.count("c") == 30
+        assert connector.requests_sent - before == 1
+    finally:
+        connector.disconnect()
+
+
+def test_filter_reads_in_parallel_across_the_pool(
+    hstore: va.HDFSStoreBackend,
+) -> None:
+    futures = [
+        hstore.insert_record("many", f"k{n:03}", User(f"k{n:03}", "x", n % 3))
+        for n in range(60)
+    ]
+    for future in futures:
+        future.get(timeout=T)
+    found = hstore.filter_record("many", User, age=1).get(timeout=T)
+    assert [u.id for u in found] == [f"k{n:03}" for n in range(60) if n % 3 == 1]
+    assert hstore.stats().connections_opened > 1
+
+
+def test_explicit_datanode_address_rewrites_redirects(
+    hdfs_cluster: Any, base: str
+) -> None:
+    store = va.HDFSStoreBackend(
+        host="localhost",
+        port=hdfs_cluster.http_port,
+        base_path=base,
+        datanode_address="127.0.0.1",
+    )
+    try:
+        store.insert_record("dn", "k", Loose("v")).get(timeout=T)
+        assert store.get_record("dn", Loose, "k").get(timeout=T).name == "v"
+    finally:
+        store.close()
+
+
+def test_unreachable_namenode_raises_unavailable_never_false_or_zero(
+    base: str,
+) -> None:
+    from tests.servers_redis import free_port
+
+    store = va.HDFSStoreBackend(port=free_port(), base_path=base, max_connections=1)
+    try:
+        with pytest.raises(va.BackendUnavailableError, match="cannot be reached"):
+            store.exists("users", "u1").get(timeout=T)
+        with pytest.raises(va.BackendUnavailableError):
+            store.count("users").get(timeout=T)
+        with pytest.raises(va.BackendUnavailableError):
+            store.filter_record("users", User).get(timeout=T)
+    finally:
+        store.close()
+
+
+def test_safe_mode_makes_writes_unavailable_and_reads_still_work(
+    hdfs_cluster: Any, hstore: va.HDFSStoreBackend
+) -> None:
+    hstore.insert_record("sm", "k1", Loose("v")).get(timeout=T)
+    hdfs_cluster.enter_safemode()
+    try:
+        with pytest.raises(va.BackendUnavailableError, match="SafeModeException"):
+            hstore.insert_record("sm", "k2", Loose("v")).get(timeout=T)
+        assert hstore.exists("sm", "k1").get(timeout=T) is True
+        assert hstore.exists("sm", "k2").get(timeout=T) is False
+    finally:
+        hdfs_cluster.leave_safemode()
+    hstore.insert_record("sm", "k2", Loose("v")).get(timeout=T)
+    assert hstore.count("sm").get(timeout=T) == 2
+
+
+def test_every_client_error_class_has_a_translation(hdfs_cluster: Any) -> None:
+    import inspect
+
+    import requests
+
+    classes = [
+        c
+        for _, c in inspect.getmembers(requests.exceptions, inspect.isclass)
+        if issubclass(c, requests.exceptions.RequestException)
+    ]
+    connector = HDFSConnector(port=hdfs_cluster.http_port)
+    for cls in [*classes, hdfs.util.HdfsError]:
+        try:
+            error = cls("boom")
+        except TypeError:
+            continue
+        for read in (True, False):
+            translated = connector._translate_exception(error, "probe", read, "s", "k")
+            assert isinstance(translated, va.BackendError), cls
+            assert translated.schema == "s" and translated.key == "k"
