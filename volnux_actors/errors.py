@@ -68,7 +68,22 @@ class SerializationError(ValidationError):
 
 
 class ObjectExistError(StoreError):
-    """Insert of a key that is already stored in the schema."""
+    """Insert of a key that is already stored in the schema.
+
+    ``keys`` holds every key found taken: one for ``insert_record``, all of
+    them for ``insert_many``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        schema: str | None = None,
+        key: str | None = None,
+        keys: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, schema=schema, key=key)
+        self.keys = keys or (() if key is None else (key,))
 
 
 class ObjectDoesNotExist(StoreError):

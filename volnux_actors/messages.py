@@ -13,6 +13,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import ClassVar
 
+IndexPairs = tuple[tuple[str, str], ...]
+"""``(field, token)`` pairs of a record's indexed fields (see records.py)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -60,7 +63,7 @@ class Delete(KeyMessage):
 @dataclass(frozen=True, slots=True)
 class Insert(KeyMessage):
     payload: bytes
-    index: tuple[tuple[str, str], ...] = ()
+    index: IndexPairs = ()
 
     is_write: ClassVar[bool] = True
     verb: ClassVar[str] = "insert_record"
@@ -69,7 +72,7 @@ class Insert(KeyMessage):
 @dataclass(frozen=True, slots=True)
 class Update(KeyMessage):
     payload: bytes
-    index: tuple[tuple[str, str], ...] = ()
+    index: IndexPairs = ()
 
     is_write: ClassVar[bool] = True
     verb: ClassVar[str] = "update_record"
@@ -85,3 +88,54 @@ class Scan(Message):
     """Every record of a schema, as ``(key, payload)`` pairs."""
 
     verb: ClassVar[str] = "filter_record"
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup(Message):
+    """Records whose indexed fields hold every ``(field, token)`` pair.
+
+    A connector may answer with more records than match (a scan, for one
+    without indexes); the store checks every record it returns.
+    """
+
+    pairs: IndexPairs
+
+    verb: ClassVar[str] = "filter_record"
+
+
+@dataclass(frozen=True, slots=True)
+class InsertMany(Message):
+    """New records, all or none: ``(key, payload, index)`` triples."""
+
+    items: tuple[tuple[str, bytes, IndexPairs], ...]
+
+    is_write: ClassVar[bool] = True
+    verb: ClassVar[str] = "insert_many"
+
+    def describe(self) -> str:
+        return f"{self.verb} of {len(self.items)} records in schema {self.schema!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class GetMany(Message):
+    """The stored payloads of ``keys``; missing keys are left out."""
+
+    keys: tuple[str, ...]
+
+    verb: ClassVar[str] = "get_many"
+
+    def describe(self) -> str:
+        return f"{self.verb} of {len(self.keys)} keys in schema {self.schema!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMany(Message):
+    """Remove those of ``keys`` that exist; the outcome is how many did."""
+
+    keys: tuple[str, ...]
+
+    is_write: ClassVar[bool] = True
+    verb: ClassVar[str] = "delete_many"
+
+    def describe(self) -> str:
+        return f"{self.verb} of {len(self.keys)} keys in schema {self.schema!r}"

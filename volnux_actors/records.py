@@ -208,6 +208,58 @@ def encode_record(record: Any, schema: str, key: str) -> bytes:
         ) from None
 
 
+def encode_indexed(
+    record: Any, schema: str, key: str
+) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """Serialise ``record`` and give the index pairs of its indexed fields.
+
+    The pairs are ``(field, index_token(value))`` for each field named in the
+    record class's ``__indexed__`` whose value has a token.
+    """
+    indexed: tuple[str, ...] = getattr(type(record), "__indexed__", ())
+    to_dict = getattr(record, "to_record_dict", None)
+    try:
+        data = to_dict() if to_dict is not None else record_fields(record)
+        payload = codec.dumps(data)
+    except SerializationError as error:
+        raise SerializationError(
+            f"cannot store record {key!r} in schema {schema!r}: {error}",
+            schema=schema,
+            key=key,
+        ) from None
+    if not indexed:
+        return payload, ()
+    pairs: list[tuple[str, str]] = []
+    for name in indexed:
+        if name in data:
+            token = index_token(data[name])
+            if token is not None:
+                pairs.append((name, token))
+    return payload, tuple(pairs)
+
+
+def index_token(value: Any) -> str | None:
+    """The text an index files ``value`` under; None if it is not indexed.
+
+    Two values get the same token exactly when a filter counts them equal:
+    ``1`` and ``1.0`` share one, ``True`` and ``1`` do not. Only str, int,
+    float, bool and None are indexed; a filter on another value scans.
+    """
+    kind = type(value)
+    if kind is str:
+        return f"s{value}"
+    if kind is bool:
+        return "b1" if value else "b0"
+    if kind is int:
+        return f"n{value}"
+    if kind is float:
+        number: float = value
+        return f"n{int(number)}" if number.is_integer() else f"n{number!r}"
+    if value is None:
+        return "z"
+    return None
+
+
 def decode_record(klass: type[R], raw: bytes, schema: str, key: str) -> R:
     """Build a ``klass`` instance from bytes written by encode_record."""
     data = codec.loads(raw, schema, key)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from supervisors import ConnectionMode
 from volnux_actors import messages as m
-from volnux_actors.errors import StoreError
+from volnux_actors.connectors.errors import already_exist_many
+from volnux_actors.errors import ObjectDoesNotExist, StoreError
 
 
 class BackendConnectorBase(abc.ABC):
@@ -17,7 +19,9 @@ class BackendConnectorBase(abc.ABC):
     A connector is used by one connector actor at a time and needs no locks
     of its own. Subclasses implement the connection calls and the seven
     primitive operations; :meth:`run_batch` may be overridden to send many
-    messages in one round trip.
+    messages in one round trip. The bulk operations and :meth:`lookup` have
+    default implementations built from the primitive ones; a backend that
+    can do better (atomically, in one round trip) overrides them.
     """
 
     default_connection_mode: ClassVar[ConnectionMode] = ConnectionMode.POOLED
@@ -47,6 +51,10 @@ class BackendConnectorBase(abc.ABC):
             ),
             m.Count: lambda msg: self.count(msg.schema),
             m.Scan: lambda msg: self.scan(msg.schema),
+            m.Lookup: lambda msg: self.lookup(msg.schema, msg.pairs),
+            m.InsertMany: lambda msg: self.insert_many(msg.schema, msg.items),
+            m.GetMany: lambda msg: self.get_many(msg.schema, msg.keys),
+            m.DeleteMany: lambda msg: self.delete_many(msg.schema, msg.keys),
         }
 
     @property
@@ -98,6 +106,60 @@ class BackendConnectorBase(abc.ABC):
     def update(
         self, schema: str, key: str, payload: bytes, index: tuple[tuple[str, str], ...]
     ) -> None: ...
+
+    def insert_many(
+        self, schema: str, items: Sequence[tuple[str, bytes, m.IndexPairs]]
+    ) -> None:
+        """Insert every item or none; ObjectExistError names the taken keys.
+
+        This default checks the keys first, then inserts one by one and
+        removes what it inserted if a concurrent writer took a key in
+        between; it is all-or-nothing for its own writes but not isolated
+        from other writers (a reader may see part of the batch).
+        """
+        taken = [key for key, _, _ in items if self.exists(schema, key)]
+        if taken:
+            raise already_exist_many(schema, taken)
+        done: list[str] = []
+        try:
+            for key, payload, index in items:
+                self.insert(schema, key, payload, index)
+                done.append(key)
+        except StoreError:
+            for key in done:
+                with contextlib.suppress(StoreError):
+                    self.delete(schema, key)
+            raise
+
+    def get_many(self, schema: str, keys: Sequence[str]) -> list[tuple[str, bytes]]:
+        """``(key, payload)`` of each stored key, in the order asked."""
+        found: list[tuple[str, bytes]] = []
+        for key in keys:
+            try:
+                found.append((key, self.get(schema, key)))
+            except ObjectDoesNotExist:
+                continue
+        return found
+
+    def delete_many(self, schema: str, keys: Sequence[str]) -> int:
+        """Delete those of ``keys`` that exist; return how many did."""
+        removed = 0
+        for key in keys:
+            try:
+                self.delete(schema, key)
+            except ObjectDoesNotExist:
+                continue
+            removed += 1
+        return removed
+
+    def lookup(self, schema: str, pairs: m.IndexPairs) -> list[tuple[str, bytes]]:
+        """Records whose indexed fields hold ``pairs``, or more (a superset).
+
+        This default has no index and returns every record of the schema;
+        the store keeps only the ones that match.
+        """
+        del pairs
+        return self.scan(schema)
 
     @abc.abstractmethod
     def count(self, schema: str) -> int: ...

@@ -20,3 +20,15 @@ def does_not_exist(schema: str, key: str) -> ObjectDoesNotExist:
         schema=schema,
         key=key,
     )
+
+
+def already_exist_many(schema: str, keys: list[str]) -> ObjectExistError:
+    shown = ", ".join(repr(key) for key in keys[:10])
+    more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+    return ObjectExistError(
+        f"records {shown}{more} already exist in schema {schema!r}; "
+        "insert_many wrote nothing",
+        schema=schema,
+        key=keys[0],
+        keys=tuple(keys),
+    )

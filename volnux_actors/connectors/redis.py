@@ -6,25 +6,31 @@ are retried once on a fresh connection, writes never are. When its actor
 hands it several messages at once they go out in one pipeline.
 
 Layout: one hash per schema, named ``<namespace>:<schema>``; the hash field
-is the record key and the value the encoded record.
+is the record key and the value the encoded record. Indexed fields live in
+sets beside it, kept by the scripts of :mod:`redis_scripts`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import select
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from redis import exceptions as rx
 from redis.backoff import NoBackoff
 from redis.connection import Connection
 from redis.retry import Retry
 
 from volnux_actors import messages as m
+from volnux_actors.connectors import redis_scripts as scripts
 from volnux_actors.connectors.base import BackendConnectorBase
-from volnux_actors.connectors.errors import already_exists, does_not_exist
+from volnux_actors.connectors.errors import (
+    already_exist_many,
+    already_exists,
+    does_not_exist,
+)
 from volnux_actors.connectors.redis_errors import translate
 from volnux_actors.errors import (
     OperationTimeoutError,
@@ -32,15 +38,6 @@ from volnux_actors.errors import (
     StoreError,
     WriteTimeoutError,
 )
-
-_UPDATE = b"""
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-_UPDATE_SHA = hashlib.sha1(_UPDATE).hexdigest()
 
 _LINK_ERRORS = (rx.ConnectionError, rx.TimeoutError, OSError)
 
@@ -98,6 +95,7 @@ class RedisConnector(BackendConnectorBase):
         )
         try:
             conn.connect()
+            _load_scripts(conn)
         except (rx.RedisError, OSError) as error:
             conn.disconnect()
             raise translate(error, f"connecting to {self._where()}") from error
@@ -257,6 +255,10 @@ class RedisConnector(BackendConnectorBase):
     def _hash(self, schema: str) -> str:
         return f"{self.namespace}:{schema}"
 
+    def _sets(self, schema: str, pairs: m.IndexPairs) -> list[str]:
+        prefix = f"{self.namespace}:{schema}:idx:"
+        return [f"{prefix}{field}:{token}" for field, token in pairs]
+
     def _command(self, message: m.Message) -> tuple[Any, ...]:
         name = self._hash(message.schema)
         kind = type(message)
@@ -266,15 +268,44 @@ class RedisConnector(BackendConnectorBase):
             return ("HEXISTS", name, message.key)  # type: ignore[attr-defined]
         if kind is m.Insert:
             msg_i: m.Insert = message  # type: ignore[assignment]
-            return ("HSETNX", name, msg_i.key, msg_i.payload)
+            if not msg_i.index:
+                return ("HSETNX", name, msg_i.key, msg_i.payload)
+            sets = self._sets(msg_i.schema, msg_i.index)
+            return (
+                *_eval(scripts.INSERT, name, msg_i.key, msg_i.payload),
+                orjson.dumps(sets),
+                *sets,
+            )
         if kind is m.Update:
             msg_u: m.Update = message  # type: ignore[assignment]
-            return ("EVALSHA", _UPDATE_SHA, 1, name, msg_u.key, msg_u.payload)
+            sets = self._sets(msg_u.schema, msg_u.index)
+            listed = orjson.dumps(sets) if sets else b""
+            return (
+                *_eval(scripts.UPDATE, name, msg_u.key, msg_u.payload),
+                listed,
+                *sets,
+            )
         if kind is m.Delete:
-            return ("HDEL", name, message.key)  # type: ignore[attr-defined]
+            return _eval(scripts.DELETE, name, message.key)  # type: ignore[attr-defined]
         if kind is m.Count:
             return ("HLEN", name)
-        raise TypeError(f"no Redis command for {kind.__name__}")
+        return self._bulk_command(message, name)
+
+    def _bulk_command(self, message: m.Message, name: str) -> tuple[Any, ...]:
+        if isinstance(message, m.GetMany):
+            return ("HMGET", name, *message.keys)
+        if isinstance(message, m.DeleteMany):
+            return _eval(scripts.DELETE_MANY, name, *message.keys)
+        if isinstance(message, m.InsertMany):
+            args: list[Any] = []
+            for key, payload, index in message.items:
+                sets = self._sets(message.schema, index)
+                args += (key, payload, orjson.dumps(sets), len(sets), *sets)
+            return _eval(scripts.INSERT_MANY, name, *args)
+        if isinstance(message, m.Lookup):
+            sets = self._sets(message.schema, message.pairs)
+            return ("EVALSHA", scripts.LOOKUP.sha, 1, name, *sets)
+        raise TypeError(f"no Redis command for {type(message).__name__}")
 
     def _interpret(self, message: m.Message, reply: Any) -> Any:
         if isinstance(reply, rx.NoScriptError):
@@ -292,8 +323,22 @@ class RedisConnector(BackendConnectorBase):
             return reply
         if kind is m.Exists:
             return bool(reply)
-        if kind is m.Count:
+        if kind is m.Count or kind is m.DeleteMany:
             return int(reply)
+        if kind is m.GetMany:
+            asked: tuple[str, ...] = message.keys  # type: ignore[attr-defined]
+            pairs = zip(asked, reply, strict=True)
+            return [(key, value) for key, value in pairs if value is not None]
+        if kind is m.Lookup:
+            return [
+                (reply[i].decode("utf-8"), reply[i + 1])
+                for i in range(0, len(reply), 2)
+            ]
+        if kind is m.InsertMany:
+            if reply:
+                taken = [key.decode("utf-8") for key in reply]
+                return already_exist_many(message.schema, taken)
+            return None
         if not reply:
             if kind is m.Insert:
                 return already_exists(message.schema, _key(message))
@@ -302,15 +347,9 @@ class RedisConnector(BackendConnectorBase):
 
     def _eval_fallback(self, message: m.Message) -> Any:
         # NOSCRIPT means the script did not run, so sending it in full is safe.
-        assert isinstance(message, m.Update)
-        command = (
-            "EVAL",
-            _UPDATE,
-            1,
-            self._hash(message.schema),
-            message.key,
-            message.payload,
-        )
+        command = self._command(message)
+        assert command[0] == "EVALSHA"
+        command = ("EVAL", scripts.BY_SHA[command[1]].source, *command[2:])
         replies, failed = self._exchange([command])
         if failed is not None:
             self._drop()
@@ -384,6 +423,40 @@ class RedisConnector(BackendConnectorBase):
     def scan(self, schema: str) -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = self._one(m.Scan(schema))
         return found
+
+    def insert_many(
+        self, schema: str, items: Sequence[tuple[str, bytes, m.IndexPairs]]
+    ) -> None:
+        self._one(m.InsertMany(schema, tuple(items)))
+
+    def get_many(self, schema: str, keys: Sequence[str]) -> list[tuple[str, bytes]]:
+        found: list[tuple[str, bytes]] = self._one(m.GetMany(schema, tuple(keys)))
+        return found
+
+    def delete_many(self, schema: str, keys: Sequence[str]) -> int:
+        return int(self._one(m.DeleteMany(schema, tuple(keys))))
+
+    def lookup(self, schema: str, pairs: m.IndexPairs) -> list[tuple[str, bytes]]:
+        found: list[tuple[str, bytes]] = self._one(m.Lookup(schema, pairs))
+        return found
+
+
+def _eval(script: scripts.Script, name: str, *args: Any) -> tuple[Any, ...]:
+    return ("EVALSHA", script.sha, 2, name, f"{name}:idx", *args)
+
+
+def _load_scripts(conn: Connection) -> None:
+    """Load every script once per connection, ahead of the first EVALSHA.
+
+    A script missing from the server in the middle of a pipeline would run
+    after the calls behind it; loading on connect keeps NOSCRIPT rare.
+    """
+    conn.send_packed_command(
+        conn.pack_commands([("SCRIPT", "LOAD", s.source) for s in scripts.ALL]),
+        check_health=False,
+    )
+    for _ in scripts.ALL:
+        conn.read_response()
 
 
 def _key(message: m.Message) -> str:

@@ -1,0 +1,1 @@
+"""Benchmarks that compare our stores with the clients they wrap."""
