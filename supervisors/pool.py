@@ -144,18 +144,22 @@ class ConnectorManagerBase:
         *,
         timeout: float | None = None,
         transform: Callable[[Any], Any] | None = None,
+        direct: bool = True,
     ) -> Future[Any]:
         """Queue ``message`` for a connector actor; return its future at once.
 
         ``timeout`` is the call's deadline in seconds: a call still waiting
         when it passes is dropped unsent, and a call still running fails with
         the unknown-outcome error. ``transform`` turns the connector's raw
-        outcome into the future's value, on the actor's thread.
+        outcome into the future's value, on the actor's thread. A call made
+        on one of this pool's actor threads runs there at once, unless
+        ``direct`` is False (work fanned out from a callback, which nobody
+        on this thread waits for).
         """
         if os.getpid() != self._pid:
             self._after_fork()
         worker = current_worker()
-        if worker is not None and worker.manager is self:
+        if direct and worker is not None and worker.manager is self:
             # A call made from inside one of our actors would wait on its own
             # mailbox; run it on this actor's connection instead.
             job = Job(self, message, Future(self.errors), None, transform, None)

@@ -60,6 +60,11 @@ public final class MiniHdfs {
     conf.setLong("dfs.heartbeat.interval", 1);
     conf.setInt("ipc.client.connect.max.retries", 0);
     conf.setInt("ipc.client.connection.maxidletime", 1000);
+    // A WebHDFS write is closed by the datanode acting as a client; by
+    // default that close polls the namenode starting at 400 ms until the
+    // block report lands. Let it close on a committed block instead.
+    conf.setInt("dfs.namenode.file.close.num-committed-allowed", 1);
+    conf.setInt("dfs.client.block.write.locateFollowingBlock.initial.delay.ms", 10);
 
     // Shut down from a signal handler, not a JVM shutdown hook: Hadoop
     // services fail to stop cleanly once JVM shutdown is in progress.

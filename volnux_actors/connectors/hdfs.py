@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -140,6 +140,7 @@ class HDFSConnector(BackendConnectorBase):
         self.timeout = (connect_timeout, read_timeout)
         self.datanode_address = datanode_address
         self._client: Any = None
+        self._datanode: tuple[str, str] | None = None
         self._handlers[ListFiles] = lambda msg: self.list_files(msg.schema)
         self._handlers[ReadFile] = lambda msg: self.read_file(msg.schema, msg.name)
 
@@ -309,15 +310,16 @@ class HDFSConnector(BackendConnectorBase):
         """``(key, payload)`` of one record file; None if it does not exist."""
         what = f"read of file {name!r} in schema {schema!r}"
         key = name_to_key(name)
+        path = self._path(schema, name)
         try:
-            response = self._call(
-                "_open",
-                self._path(schema, name),
-                what,
-                read=True,
-                schema=schema,
-                key=key,
-            )
+            response = self._read_direct(path)
+            if response is None:
+                response = self._call(
+                    "_open", path, what, read=True, schema=schema, key=key
+                )
+                self._learn_datanode(response)
+            elif response.status_code != 200:
+                raise _failure(response)
             content = response.content
         except _Failed as failure:
             if failure.exception == "FileNotFoundException" or failure.status == 404:
@@ -454,6 +456,37 @@ class HDFSConnector(BackendConnectorBase):
 
     # -- helpers ----------------------------------------------------------------
 
+    def _learn_datanode(self, response: requests.Response) -> None:
+        """Remember the datanode a namenode redirect led to."""
+        if not response.history:
+            return
+        parts = urlsplit(response.url)
+        query = parse_qs(parts.query)
+        rpc = query.get("namenoderpcaddress")
+        if rpc:
+            self._datanode = (f"{parts.scheme}://{parts.netloc}", rpc[0])
+
+    def _read_direct(self, path: str) -> requests.Response | None:
+        """OPEN on the datanode learned earlier, saving the namenode's hop.
+
+        A datanode serves any file of the cluster (it reads it as a client),
+        so the answer is the same as through the namenode. None when no
+        datanode is known or it stopped answering.
+        """
+        if self._datanode is None or self._client is None:
+            return None
+        base, rpc = self._datanode
+        try:
+            response: requests.Response = self._client._session.get(
+                f"{base}/webhdfs/v1{quote(path)}",
+                params={"op": "OPEN", "namenoderpcaddress": rpc, "offset": 0},
+                timeout=self.timeout,
+            )
+            return response
+        except requests.RequestException:
+            self._datanode = None
+            return None
+
     def _write_temp(self, schema: str, key: str, payload: bytes, what: str) -> str:
         """Write ``payload`` to a new temporary file; return its path."""
         name = key_to_name(key)
@@ -494,7 +527,7 @@ class HDFSConnector(BackendConnectorBase):
             return
         try:
             self._client._delete(temp, strict=False, recursive="false")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return
 
 

@@ -89,11 +89,14 @@ class KeyValueStoreBackendBase:
         message: m.Message,
         timeout: float | None,
         transform: Any = None,
+        *,
+        direct: bool = True,
     ) -> Future[Any]:
         return self._manager.submit(
             message,
             timeout=self.timeout if timeout is None else timeout,
             transform=transform,
+            direct=direct,
         )
 
     def _failed(self, error: StoreError) -> Future[Any]:

@@ -66,7 +66,12 @@ class HDFSStoreBackend(KeyValueStoreBackendBase):
                 result.set_exception(error)
                 return
             names = names_future.get(timeout=0)
-            reads = [self._send(ReadFile(message.schema, n), timeout) for n in names]
+            # This runs on the actor that listed the schema: queue the reads
+            # for the whole pool instead of running them here one by one.
+            reads = [
+                self._send(ReadFile(message.schema, n), timeout, direct=False)
+                for n in names
+            ]
             _gather(reads, result)
 
         listing.add_done_callback(fan_out)
