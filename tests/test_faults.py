@@ -216,3 +216,44 @@ def test_reconnects_after_an_outage_are_bounded_not_a_storm(
         check(load, store, server, refused_from, back_at, "refused")
     finally:
         proxy.close()
+
+
+@pytest.mark.hdfs
+def test_hdfs_namenode_restarted_under_load(hdfs_cluster: Any) -> None:
+    import uuid
+
+    import hdfs
+
+    base = f"/fault-{uuid.uuid4().hex[:8]}"
+    store = va.HDFSStoreBackend(
+        port=hdfs_cluster.http_port, base_path=base, read_timeout=3.0
+    )
+    load = Load(store, workers=8, deadline=5.0)
+    load.start()
+    assert wait_until(lambda: len(load.acked) >= 20, 30)
+    time.sleep(1.0)
+    fault_at = time.monotonic()
+    hdfs_cluster.restart_namenode()
+    back_at = time.monotonic()
+    time.sleep(4.0)
+    load.stop()
+    report = load.report(back_at, fault_at)
+    report["fault"] = "hdfs-namenode-restart"
+    raw = hdfs.InsecureClient(hdfs_cluster.url, user="volnux")
+    stored = {
+        name[: -len(".json")]
+        for name in raw.list(f"{base}/faults")
+        if name.endswith(".json") and not name.startswith(".")
+    }
+    report["acked_lost"] = len(load.acked - stored)
+    report["unknown_outcome_applied"] = len(load.unknown & stored)
+    report["stats"] = store.stats().as_dict()
+    store.close()
+    print("FAULT-REPORT " + json.dumps(report, sort_keys=True))
+    assert report["acked_lost"] == 0
+    assert report["errors"].get("ObjectExistError", 0) == 0
+    assert report["wrong_reads"] == 0
+    assert report["pending"] == 0
+    assert report["outlived_deadline"] == 0
+    assert report["recovery_s"] is not None and report["recovery_s"] <= 1.0
+    assert wait_until(lambda: not library_threads(), 5)

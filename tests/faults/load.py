@@ -38,6 +38,7 @@ class Load:
     calls: list[Call] = field(default_factory=list)
     acked: set[str] = field(default_factory=set)
     unknown: set[str] = field(default_factory=set)
+    samples: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,6 +83,7 @@ class Load:
                 outcome = "pending"
             except va.StoreError as error:
                 outcome = type(error).__name__
+                self.samples.setdefault(outcome, str(error)[:300])
             end = time.monotonic()
             with self._lock:
                 self.calls.append(Call(kind, key, start, end, outcome))
@@ -129,4 +131,5 @@ class Load:
             "acked_writes": len(self.acked),
             "baseline_ops_per_s": round(rate),
             "recovery_s": recovery,
+            "samples": dict(self.samples),
         }

@@ -56,7 +56,12 @@ _UNAVAILABLE = frozenset(
         "StandbyException",
         "ObserverRetryOnActiveException",
         "ConnectException",
+        "ConnectTimeoutException",
+        "EOFException",
         "IOException",
+        "NoRouteToHostException",
+        "SocketException",
+        "SocketTimeoutException",
     }
 )
 
