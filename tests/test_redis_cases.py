@@ -242,3 +242,40 @@ def test_redis_py_client_sees_no_pickle_in_stored_values(
         assert value is not None and value.startswith(b"{")
     finally:
         store.close()
+
+
+class AskingConnector(RedisConnector):
+    """Checks existence through its own store before every update."""
+
+    store: Any = None
+
+    def run_batch(self, messages: Sequence[Any]) -> list[Any]:
+        from volnux_actors import messages as m
+
+        for message in messages:
+            if isinstance(message, m.Update):
+                found = self.store.exists(message.schema, message.key).get(timeout=2)
+                assert found is True
+        return super().run_batch(messages)
+
+
+class AskingStore(va.RedisStoreBackend):
+    connector_klass = AskingConnector
+
+
+@pytest.mark.parametrize("mode", ["single", "pooled"])
+def test_actor_asking_its_own_store_does_not_hang(
+    redis_clean: RedisServer, mode: str
+) -> None:
+    # Case actor-self-ask, on a real store.
+    store = AskingStore(port=redis_clean.port, connection_mode=mode)
+    AskingConnector.store = store
+    try:
+        store.insert_record("users", "u1", User("u1", "Ada")).get(timeout=T)
+        started = time.monotonic()
+        store.update_record("users", "u1", User("u1", "Bea")).get(timeout=2)
+        assert time.monotonic() - started < 2
+        assert store.get_record("users", User, "u1").get(timeout=T).name == "Bea"
+    finally:
+        AskingConnector.store = None
+        store.close()
