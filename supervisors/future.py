@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from _thread import TIMEOUT_MAX, allocate_lock
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar, cast
 
@@ -13,6 +15,8 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 _PENDING = object()
+ROUND = 32
+"""How many awaiting tasks one turn of an event loop wakes at most."""
 
 
 class Future(Generic[T]):
@@ -22,7 +26,9 @@ class Future(Generic[T]):
     value arrives, and each receives the same value (or the same error). A
     ``get`` that times out leaves the future as it was. In asyncio code the
     future can be awaited; the event loop is woken by a callback and never
-    blocks on the wait.
+    blocks on the wait. Completions bound for one loop are delivered in
+    rounds of at most :data:`ROUND` tasks per turn of the loop, so that a
+    burst of results cannot hold the loop for long.
     """
 
     __slots__ = (
@@ -87,6 +93,10 @@ class Future(Generic[T]):
             self._error = error
             self._done = True
             callbacks, self._callbacks = self._callbacks, []
+            # The guard refers back to the job that holds this future: drop
+            # it so that a finished call is freed at once, not by the cyclic
+            # garbage collector.
+            self._guard = None
             self._waiter.release()
         for callback in callbacks:
             callback(self)
@@ -165,11 +175,11 @@ class Future(Generic[T]):
         if not self._done:
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
-
-            def wake(_: Future[T]) -> None:
-                loop.call_soon_threadsafe(_resolve, waiter)
-
-            self.add_done_callback(wake)
+            waker = _wakers.get(loop)
+            if waker is None:
+                waker = _wakers[loop] = _LoopWaker(loop)
+            push = waker.push
+            self.add_done_callback(lambda _: push(waiter))
             yield from waiter.__await__()
         return self.get()
 
@@ -183,6 +193,49 @@ class Future(Generic[T]):
         return f"<Future {state}>"
 
 
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+class _LoopWaker:
+    """Wakes the tasks of one event loop whose futures completed.
+
+    Any thread may push; the loop is woken once per burst (one self-pipe
+    write, not one per future) and then resolves ``ROUND`` waiters per turn,
+    letting its other callbacks and timers run in between.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: deque[asyncio.Future[None]] = deque()
+        self.lock = allocate_lock()
+        self.scheduled = False
+
+    def push(self, waiter: asyncio.Future[None]) -> None:
+        # ``scheduled`` is read and written under the lock, and deliver()
+        # clears it only after seeing the deque empty under the same lock,
+        # so no pushed waiter is left without a delivery scheduled.
+        with self.lock:
+            self.pending.append(waiter)
+            if self.scheduled:
+                return
+            self.scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self.deliver)
+        except RuntimeError:
+            self.pending.clear()
+
+    def deliver(self) -> None:
+        pending = self.pending
+        for _ in range(ROUND):
+            if not pending:
+                break
+            waiter = pending.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        with self.lock:
+            if not pending:
+                self.scheduled = False
+                return
+        self.loop.call_soon(self.deliver)
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWaker] = (
+    weakref.WeakKeyDictionary()
+)

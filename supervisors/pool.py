@@ -90,6 +90,7 @@ class ConnectorManagerBase:
         breaker: BreakerPolicy | None = None,
         reconnect_backoff: Backoff | None = None,
         batch_size: int = 64,
+        stall_timeout: float | None = 0.002,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -103,6 +104,7 @@ class ConnectorManagerBase:
         self.name = name or f"pool{next(_names)}"
         self.errors = errors
         self.batch_size = batch_size
+        self.stall_timeout = stall_timeout
         self.reconnect_backoff = reconnect_backoff or Backoff(
             first=0.0, base=0.05, cap=1.0, jitter=0.5
         )
@@ -130,6 +132,8 @@ class ConnectorManagerBase:
         self._closed = False
         self._wait_timer_armed = False
         self._reaper_armed = False
+        self._rescue_armed = False
+        self._progress = 0.0
         self._opened = 0
         self._reaped = 0
         self._lost = 0
@@ -170,8 +174,6 @@ class ConnectorManagerBase:
         deadline = None if timeout is None else now + timeout
         job = Job(self, message, future, deadline, transform, _route_key(message))
         future.set_deadlock_guard(job.waits_on_itself)
-        start: ConnectorActor | None = None
-        fresh = False
         with self._lock:
             if self._closed:
                 error: Exception = self.errors.closed(
@@ -183,17 +185,22 @@ class ConnectorManagerBase:
             if not breaker.allow(now):
                 future.set_exception(self._breaker_error(now))
                 return future
-            start, fresh = self._place_locked(job, now)
+            start, fresh, batch = self._place_locked(job, now)
         if deadline is not None:
             self.supervisor.call_at(deadline, lambda: self._expire(job))
         if start is not None:
-            if fresh:
-                self._spawn(start, [job])
-            else:
-                start.actor_ref.tell(_Run([job]))
+            self._hand(start, fresh, batch)
         return future
 
-    def _place_locked(self, job: Job, now: float) -> tuple[ConnectorActor | None, bool]:
+    def _hand(self, worker: ConnectorActor, fresh: bool, batch: list[Job]) -> None:
+        if fresh:
+            self._spawn(worker, batch)
+        else:
+            worker.actor_ref.tell(_Run(batch))
+
+    def _place_locked(
+        self, job: Job, now: float
+    ) -> tuple[ConnectorActor | None, bool, list[Job]]:
         key = job.route_key
         if key is not None:
             owner = self._affinity.get(key)
@@ -204,7 +211,10 @@ class ConnectorManagerBase:
                     owner[1] += 1
                 job.worker = owner[0]
                 owner[0].local.append(job)
-                return None, False
+                return None, False, []
+        if self._queue or self._batching_locked(now):
+            self._enqueue_locked(job, now)
+            return self._spill_locked(now)
         if self._idle:
             worker = self._idle.pop()
             worker.busy = True
@@ -214,11 +224,77 @@ class ConnectorManagerBase:
             fresh = True
         else:
             self._enqueue_locked(job, now)
-            return None, False
+            return None, False, []
         job.worker = worker
         if key is not None and job.write:
             self._affinity[key] = [worker, 1]
-        return worker, fresh
+        self._progress = now
+        return worker, fresh, [job]
+
+    def _batching_locked(self, now: float) -> bool:
+        """Whether a new call should wait for the next batch of a busy actor.
+
+        Waiting pays while a busy actor finished a batch within
+        ``stall_timeout`` and its next batch can take the whole queue: the
+        calls then share one round trip instead of waking another actor.
+        """
+        stall = self.stall_timeout
+        return (
+            stall is not None
+            and len(self._idle) < len(self._workers)
+            and now - self._progress < stall
+            and len(self._queue) < self.batch_size
+        )
+
+    def _spill_locked(
+        self, now: float
+    ) -> tuple[ConnectorActor | None, bool, list[Job]]:
+        """Hand the oldest waiting call to an idle or new actor, if it should."""
+        if self._batching_locked(now):
+            if not self._rescue_armed and self.stall_timeout is not None:
+                self._rescue_armed = True
+                when = self._progress + self.stall_timeout
+                self.supervisor.call_at(when, self._rescue)
+            return None, False, []
+        queue = self._queue
+        while queue and queue[0].future.done():
+            queue.popleft()
+        if not queue:
+            return None, False, []
+        if self._idle:
+            worker = self._idle.pop()
+            worker.busy = True
+            fresh = False
+        elif len(self._workers) < self.max_connections:
+            worker = self._new_worker_locked()
+            fresh = True
+        else:
+            return None, False, []
+        batch: list[Job] = []
+        self._drain_locked(worker, batch, 1)
+        if not batch:
+            if fresh:
+                self._workers.discard(worker)
+            else:
+                worker.busy = False
+                self._idle.append(worker)
+            return None, False, []
+        self._progress = now
+        return worker, fresh, batch
+
+    def _rescue(self) -> None:
+        # Runs when busy actors made no progress for stall_timeout: one
+        # waiting call moves to another actor, then the check repeats.
+        with self._lock:
+            self._rescue_armed = False
+            if self._closed:
+                return
+            worker, fresh, batch = self._spill_locked(time.monotonic())
+            if worker is not None and self._queue and not self._rescue_armed:
+                self._rescue_armed = True
+                self.supervisor.call_later(self.stall_timeout or 0.0, self._rescue)
+        if worker is not None:
+            self._hand(worker, fresh, batch)
 
     def _enqueue_locked(self, job: Job, now: float) -> None:
         if self.connection_timeout is not None:
@@ -266,35 +342,48 @@ class ConnectorManagerBase:
             local = worker.local
             while local and len(batch) < limit:
                 batch.append(local.popleft())
-            queue = self._queue
-            while queue and len(batch) < limit:
-                job = queue.popleft()
-                if job.future.done():
-                    continue
-                key = job.route_key
-                if key is not None:
-                    owner = affinity.get(key)
-                    if owner is not None and owner[0] is not worker:
-                        if job.write:
-                            owner[1] += 1
-                        job.worker = owner[0]
-                        owner[0].local.append(job)
-                        continue
-                    if job.write:
-                        if owner is None:
-                            affinity[key] = [worker, 1]
-                        else:
-                            owner[1] += 1
-                job.worker = worker
-                batch.append(job)
+            self._drain_locked(worker, batch, limit)
+            now = time.monotonic()
+            self._progress = now
             if not batch:
                 worker.busy = False
-                worker.idle_since = time.monotonic()
+                worker.idle_since = now
                 if worker in self._workers:
                     self._idle.append(worker)
                 if self._closed:
                     self._drained.notify_all()
         return batch
+
+    def _drain_locked(
+        self, worker: ConnectorActor, batch: list[Job], limit: int
+    ) -> None:
+        """Move waiting calls to ``batch`` (up to ``limit``), oldest first.
+
+        A call on a key whose write is in flight on another actor goes to
+        that actor instead, and a write claims its key for ``worker``.
+        """
+        affinity = self._affinity
+        queue = self._queue
+        while queue and len(batch) < limit:
+            job = queue.popleft()
+            if job.future.done():
+                continue
+            key = job.route_key
+            if key is not None:
+                owner = affinity.get(key)
+                if owner is not None and owner[0] is not worker:
+                    if job.write:
+                        owner[1] += 1
+                    job.worker = owner[0]
+                    owner[0].local.append(job)
+                    continue
+                if job.write:
+                    if owner is None:
+                        affinity[key] = [worker, 1]
+                    else:
+                        owner[1] += 1
+            job.worker = worker
+            batch.append(job)
 
     def _worker_stopped(self, worker: ConnectorActor) -> None:
         with self._lock:
@@ -605,6 +694,13 @@ class PooledConnectorManager(ConnectorManagerBase):
     wait for a free connection (None waits until its own deadline);
     ``idle_timeout`` is how long a connection may sit unused before it is
     closed (None keeps it).
+
+    Calls that arrive while a connection is busy and making progress wait
+    for its next batch, so that they share one round trip, rather than wake
+    another connection. Another connection is used when the busy ones have
+    not finished a batch for ``stall_timeout`` seconds (a slow call) or the
+    waiting calls fill more than one batch (``batch_size``). With
+    ``stall_timeout=None`` every call goes to a free connection at once.
     """
 
     mode = ConnectionMode.POOLED
