@@ -24,6 +24,7 @@ import orjson
 from volnux_actors.errors import CorruptRecordError, SerializationError
 
 _SCALARS = (str, int, bool, type(None))
+_NESTED = (dict, list)
 
 
 def to_plain(value: Any, path: str = "") -> Any:
@@ -72,6 +73,11 @@ def from_plain(value: Any) -> Any:
                 return dt.date.fromisoformat(text)
             if tag == "$b64":
                 return base64.b64decode(text)
+        for key, item in value.items():
+            if key[:1] == "$" or type(item) in _NESTED:
+                break
+        else:
+            return value
         return {
             (key[1:] if key.startswith("$") else key): from_plain(item)
             for key, item in value.items()

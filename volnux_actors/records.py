@@ -173,14 +173,28 @@ def field_names(klass: type) -> frozenset[str] | None:
     return None
 
 
+_INIT_FIELDS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _dataclass_fields(klass: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of a dataclass's init fields and of its other fields."""
+    found = _INIT_FIELDS.get(klass)
+    if found is None:
+        fields = dataclasses.fields(klass)
+        found = (
+            tuple(f.name for f in fields if f.init),
+            tuple(f.name for f in fields if not f.init),
+        )
+        _INIT_FIELDS[klass] = found
+    return found
+
+
 def build_record(klass: type[R], data: Mapping[str, Any]) -> R:
     """Instantiate ``klass`` from a stored field dict."""
     if dataclasses.is_dataclass(klass):
-        init: dict[str, Any] = {}
-        later: dict[str, Any] = {}
-        for f in dataclasses.fields(klass):
-            if f.name in data:
-                (init if f.init else later)[f.name] = data[f.name]
+        names, others = _dataclass_fields(klass)
+        init = {name: data[name] for name in names if name in data}
+        later = {name: data[name] for name in others if name in data}
         made = klass(**init)
         for name, value in later.items():
             object.__setattr__(made, name, value)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from hiredis import pack_command
 from redis import exceptions as rx
 from redis.backoff import NoBackoff
 from redis.connection import Connection
@@ -223,7 +224,8 @@ class RedisConnector(BackendConnectorBase):
         assert conn is not None
         replies: list[Any] = []
         try:
-            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            packed = b"".join(map(pack_command, commands))
+            conn.send_packed_command([packed], check_health=False)
         except _LINK_ERRORS as error:
             return replies, error
         for _ in commands:
