@@ -90,7 +90,7 @@ class ConnectorManagerBase:
         breaker: BreakerPolicy | None = None,
         reconnect_backoff: Backoff | None = None,
         batch_size: int = 64,
-        stall_timeout: float | None = 0.002,
+        stall_timeout: float | None = 0.02,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -235,15 +235,14 @@ class ConnectorManagerBase:
         """Whether a new call should wait for the next batch of a busy actor.
 
         Waiting pays while a busy actor finished a batch within
-        ``stall_timeout`` and its next batch can take the whole queue: the
-        calls then share one round trip instead of waking another actor.
+        ``stall_timeout``: the calls then share one round trip instead of
+        waking another actor, and fewer threads compete for the GIL.
         """
         stall = self.stall_timeout
         return (
             stall is not None
             and len(self._idle) < len(self._workers)
             and now - self._progress < stall
-            and len(self._queue) < self.batch_size
         )
 
     def _spill_locked(
@@ -698,8 +697,7 @@ class PooledConnectorManager(ConnectorManagerBase):
     Calls that arrive while a connection is busy and making progress wait
     for its next batch, so that they share one round trip, rather than wake
     another connection. Another connection is used when the busy ones have
-    not finished a batch for ``stall_timeout`` seconds (a slow call) or the
-    waiting calls fill more than one batch (``batch_size``). With
+    not finished a batch for ``stall_timeout`` seconds (a slow call). With
     ``stall_timeout=None`` every call goes to a free connection at once.
     """
 
