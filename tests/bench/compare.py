@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -142,7 +143,7 @@ class Result:
     """The figures of one run of the workload."""
 
     seconds: float
-    latencies: list[float] = field(default_factory=list)
+    latencies: array[float] = field(default_factory=lambda: array("d"))
     wrong: int = 0
     errors: int = 0
     stall_ms: float | None = None
@@ -439,6 +440,8 @@ def run(settings: Settings, where: str) -> Report:
             plain = run_threads(raw, threads, s.seconds, s.warmup, raw_expected)
             report.redis_rows.append((threads, mine, plain))
             print(f"  {threads} callers done", file=sys.stderr)
+        gc.collect()
+        gc.freeze()
         report.asyncio_row = asyncio.run(
             run_tasks(store, s.tasks, s.seconds, s.warmup, ours_expected)
         )
