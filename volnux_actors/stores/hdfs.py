@@ -49,6 +49,10 @@ class HDFSStoreBackend(KeyValueStoreBackendBase):
             "datanode_address": datanode_address,
         }
         options.setdefault("max_connections", 8)
+        # WebHDFS has no pipelining: a batch would only serialise calls on
+        # one connection. Hand out one call at a time, to every free actor.
+        options.setdefault("batch_size", 1)
+        options.setdefault("stall_timeout", None)
         super().__init__(**options)
 
     def connector_config(self) -> dict[str, Any]:
