@@ -20,10 +20,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 import requests
+import urllib3
 from hdfs import InsecureClient
 from hdfs.util import HdfsError
 
@@ -110,6 +111,20 @@ class _Session(requests.Session):
         return super().send(request, **kwargs)
 
 
+class _DirectResponse:
+    """The parts of an HTTP answer that a direct datanode read needs."""
+
+    __slots__ = ("content", "status_code", "text")
+
+    def __init__(self, status: int, content: bytes) -> None:
+        self.status_code = status
+        self.content = content
+        self.text = content[:300].decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return orjson.loads(self.content)
+
+
 class _Failed(Exception):
     """An HTTP answer that is not what the operation expected."""
 
@@ -145,7 +160,7 @@ class HDFSConnector(BackendConnectorBase):
         self.timeout = (connect_timeout, read_timeout)
         self.datanode_address = datanode_address
         self._client: Any = None
-        self._datanode: tuple[str, str] | None = None
+        self._datanode: tuple[urllib3.HTTPConnectionPool, str] | None = None
         self._handlers[ListFiles] = lambda msg: self.list_files(msg.schema)
         self._handlers[ReadFile] = lambda msg: self.read_file(msg.schema, msg.name)
 
@@ -180,6 +195,7 @@ class HDFSConnector(BackendConnectorBase):
             raise
 
     def disconnect(self) -> None:
+        self._forget_datanode()
         client, self._client = self._client, None
         if client is not None:
             client._session.close()
@@ -317,15 +333,17 @@ class HDFSConnector(BackendConnectorBase):
         key = name_to_key(name)
         path = self._path(schema, name)
         try:
-            response = self._read_direct(path)
-            if response is None:
+            direct = self._read_direct(path)
+            if direct is None:
                 response = self._call(
                     "_open", path, what, read=True, schema=schema, key=key
                 )
                 self._learn_datanode(response)
-            elif response.status_code != 200:
-                raise _failure(response)
-            content = response.content
+                content = response.content
+            elif direct.status_code == 200:
+                content = direct.content
+            else:
+                raise _failure(direct)
         except _Failed as failure:
             if failure.exception == "FileNotFoundException" or failure.status == 404:
                 return None
@@ -466,31 +484,47 @@ class HDFSConnector(BackendConnectorBase):
         if not response.history:
             return
         parts = urlsplit(response.url)
-        query = parse_qs(parts.query)
-        rpc = query.get("namenoderpcaddress")
-        if rpc:
-            self._datanode = (f"{parts.scheme}://{parts.netloc}", rpc[0])
+        rpc = parse_qs(parts.query).get("namenoderpcaddress")
+        if rpc and parts.hostname:
+            pool = urllib3.HTTPConnectionPool(
+                parts.hostname,
+                parts.port or 80,
+                maxsize=1,
+                timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
+                retries=False,
+            )
+            self._datanode = (pool, rpc[0])
 
-    def _read_direct(self, path: str) -> requests.Response | None:
+    def _read_direct(self, path: str) -> _DirectResponse | None:
         """OPEN on the datanode learned earlier, saving the namenode's hop.
 
         A datanode serves any file of the cluster (it reads it as a client),
-        so the answer is the same as through the namenode. None when no
-        datanode is known or it stopped answering.
+        so the answer is the same as through the namenode. This hot path
+        speaks HTTP through urllib3 directly: half the CPU of a requests
+        call. None when no datanode is known or it stopped answering.
         """
         if self._datanode is None or self._client is None:
             return None
-        base, rpc = self._datanode
+        pool, rpc = self._datanode
+        query = urlencode(
+            {
+                "op": "OPEN",
+                "user.name": self.username or "volnux",
+                "namenoderpcaddress": rpc,
+                "offset": 0,
+            }
+        )
         try:
-            response: requests.Response = self._client._session.get(
-                f"{base}/webhdfs/v1{quote(path)}",
-                params={"op": "OPEN", "namenoderpcaddress": rpc, "offset": 0},
-                timeout=self.timeout,
-            )
-            return response
-        except requests.RequestException:
-            self._datanode = None
+            answer = pool.request("GET", f"/webhdfs/v1{quote(path)}?{query}")
+        except urllib3.exceptions.HTTPError:
+            self._forget_datanode()
             return None
+        return _DirectResponse(answer.status, answer.data)
+
+    def _forget_datanode(self) -> None:
+        if self._datanode is not None:
+            self._datanode[0].close()
+            self._datanode = None
 
     def _write_temp(self, schema: str, key: str, payload: bytes, what: str) -> str:
         """Write ``payload`` to a new temporary file; return its path."""
@@ -536,7 +570,7 @@ class HDFSConnector(BackendConnectorBase):
             return
 
 
-def _failure(response: requests.Response) -> _Failed:
+def _failure(response: requests.Response | _DirectResponse) -> _Failed:
     exception: str | None = None
     message = response.text[:300]
     try:
