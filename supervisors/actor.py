@@ -134,6 +134,7 @@ class ConnectorActor(pykka.ThreadingActor):
         self.thread: threading.Thread | None = None
         self.connect_failures = 0
         self.next_connect_at = 0.0
+        self.last_connect_error: BaseException | None = None
 
     def on_start(self) -> None:
         self.thread = threading.current_thread()
@@ -167,24 +168,30 @@ class ConnectorActor(pykka.ThreadingActor):
         return None
 
     def _execute(self, batch: list[Job]) -> None:
-        now = time.monotonic()
-        live: list[Job] = []
-        for job in batch:
-            if job.future.done():
-                continue
-            if job.deadline is not None and job.deadline <= now:
-                job.future.set_exception(self.manager._deadline_error(job, now))
-                continue
-            live.append(job)
+        manager = self.manager
+        live = [job for job in batch if not job.future.done()]
         if not live:
             return
-        error = self._ensure_connected(now)
+        error = self._ensure_connected(time.monotonic())
         if error is not None:
             for job in live:
-                job.future.set_exception(error)
+                job.future.set_exception(manager.for_job(error, job.message))
             return
+        # Connecting may have taken a while: the deadline check and the
+        # claim come after it, right before sending. Future.start() and the
+        # deadline timer decide under the future's lock, so a call reported
+        # "not sent" is never sent.
+        now = time.monotonic()
+        ready: list[Job] = []
         for job in live:
-            job.sent = True
+            if job.deadline is not None and job.deadline <= now:
+                manager._expire(job)
+            elif job.future.start():
+                job.sent = True
+                ready.append(job)
+        live = ready
+        if not live:
+            return
         lost_before = getattr(self.connector, "connections_lost", 0)
         outcomes = self.connector.run_batch([job.message for job in live])
         lost = getattr(self.connector, "connections_lost", 0) - lost_before
@@ -205,10 +212,19 @@ class ConnectorActor(pykka.ThreadingActor):
                 f"{self.connect_failures} failed attempts"
             )
             self.manager._connection_result(self, reason, counted=False)
+            last = self.last_connect_error
+            if last is not None and getattr(last, "permanent", False):
+                # Not a passing outage (a wrong password, say): keep saying
+                # what is wrong instead of "backing off".
+                try:
+                    return type(last)(f"{reason}; last attempt: {last}")
+                except TypeError:
+                    pass
             return self.manager._unavailable_error(reason)
         try:
             self.connector.connect()
         except Exception as error:
+            self.last_connect_error = error
             self.connect_failures += 1
             delay = self.manager.reconnect_backoff.delay(self.connect_failures)
             self.next_connect_at = now + delay
@@ -219,7 +235,7 @@ class ConnectorActor(pykka.ThreadingActor):
                 retry_in_s=round(delay, 3),
                 error=str(error),
             )
-            self.manager._connection_result(self, str(error))
+            self.manager._connection_result(self, str(error), failure=error)
             return error
         if self.connect_failures:
             log.info("reconnected", actor=self.name, attempts=self.connect_failures)
@@ -227,6 +243,7 @@ class ConnectorActor(pykka.ThreadingActor):
             log.debug("connected", actor=self.name)
         self.connect_failures = 0
         self.next_connect_at = 0.0
+        self.last_connect_error = None
         self.manager._connected(self)
         return None
 
@@ -237,6 +254,15 @@ class ConnectorActor(pykka.ThreadingActor):
                 log.debug("disconnected", actor=self.name)
         except Exception as error:
             log.warning("disconnect_failed", actor=self.name, error=str(error))
+
+    def abort(self) -> None:
+        """Cut the connection from another thread, waking a blocked call."""
+        abort = getattr(self.connector, "abort", None)
+        if callable(abort):
+            try:
+                abort()
+            except Exception as error:
+                log.warning("abort_failed", actor=self.name, error=str(error))
 
     def run_inline(self, message: Any) -> Any:
         """Run one message on this actor's connection, in this thread."""

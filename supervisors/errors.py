@@ -19,7 +19,16 @@ from dataclasses import dataclass
 
 
 class SupervisionError(Exception):
-    """Root of the errors this package raises by default."""
+    """Root of the errors this package raises by default.
+
+    Keyword arguments (the ``context`` of the call, such as a schema and a
+    key) become attributes of the error.
+    """
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        for name, value in context.items():
+            setattr(self, name, value)
 
 
 class PoolTimeout(SupervisionError):
@@ -50,7 +59,12 @@ class ManagerClosed(SupervisionError):
 class ErrorKinds:
     """The exception classes a manager raises, one per kind of failure.
 
-    Each class is built with one positional message argument. The
+    An error whose class has a true ``permanent`` attribute (a wrong
+    password, say) is reported as such again while the backend is marked
+    down, instead of as ``unavailable``.
+
+    Each class is built with one positional message argument and, where
+    the call's message offers ``context()``, its fields as keywords. The
     ``unknown_outcome`` class is used when a call's deadline passes after
     the call may already have reached the backend.
     """

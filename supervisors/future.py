@@ -10,6 +10,9 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar, cast
 
 from supervisors.errors import DEFAULT_ERRORS, ErrorKinds
+from supervisors.logs import get_logger
+
+log = get_logger("supervisors")
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -38,6 +41,7 @@ class Future(Generic[T]):
         "_errors",
         "_guard",
         "_lock",
+        "_started",
         "_value",
         "_waiter",
     )
@@ -51,6 +55,7 @@ class Future(Generic[T]):
         self._waiter = allocate_lock()
         self._waiter.acquire()
         self._done = False
+        self._started = False
         self._value: Any = _PENDING
         self._error: BaseException | None = None
         self._callbacks: list[Callable[[Future[T]], None]] = []
@@ -85,10 +90,37 @@ class Future(Generic[T]):
         """Complete with ``error``; returns False if already completed."""
         return self._complete(None, error)
 
-    def _complete(self, value: Any, error: BaseException | None) -> bool:
+    def start(self) -> bool:
+        """Mark the call as sent; False if it already completed (expired).
+
+        The runner calls this right before it sends the call, and the
+        deadline timer decides its error under the same lock, so "not sent"
+        is only ever said of a call that was not sent.
+        """
         with self._lock:
             if self._done:
                 return False
+            self._started = True
+            return True
+
+    def started(self) -> bool:
+        return self._started
+
+    def expire(self, error_for: Callable[[bool], BaseException]) -> bool:
+        """Fail with ``error_for(started)`` unless already completed."""
+        return self._complete(None, None, error_for)
+
+    def _complete(
+        self,
+        value: Any,
+        error: BaseException | None,
+        error_for: Callable[[bool], BaseException] | None = None,
+    ) -> bool:
+        with self._lock:
+            if self._done:
+                return False
+            if error_for is not None:
+                error = error_for(self._started)
             self._value = value
             self._error = error
             self._done = True
@@ -99,7 +131,7 @@ class Future(Generic[T]):
             self._guard = None
             self._waiter.release()
         for callback in callbacks:
-            callback(self)
+            _run_callback(callback, self)
         return True
 
     def set_deadlock_guard(self, guard: Callable[[], bool] | None) -> None:
@@ -153,7 +185,7 @@ class Future(Generic[T]):
             if not self._done:
                 self._callbacks.append(callback)
                 return
-        callback(self)
+        _run_callback(callback, self)
 
     def map(self, func: Callable[[T], U]) -> Future[U]:
         """A future holding ``func(value)`` once this one completes."""
@@ -193,6 +225,17 @@ class Future(Generic[T]):
         return f"<Future {state}>"
 
 
+def _run_callback(callback: Callable[[Future[Any]], None], future: Future[Any]) -> None:
+    # Callbacks run on whichever thread completes the future, usually a
+    # connector actor: one that raises must not take that actor down.
+    try:
+        callback(future)
+    except Exception as error:
+        log.warning(
+            "future_callback_failed", callback=repr(callback), error=repr(error)
+        )
+
+
 class _LoopWaker:
     """Wakes the tasks of one event loop whose futures completed.
 
@@ -219,7 +262,10 @@ class _LoopWaker:
         try:
             self.loop.call_soon_threadsafe(self.deliver)
         except RuntimeError:
-            self.pending.clear()
+            # The loop was closed: its tasks are gone, nobody is waiting.
+            with self.lock:
+                self.pending.clear()
+                self.scheduled = False
 
     def deliver(self) -> None:
         pending = self.pending

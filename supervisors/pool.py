@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import math
 import os
 import threading
 import time
@@ -139,6 +140,7 @@ class ConnectorManagerBase:
         self._lost = 0
         self._connect_failures = 0
         self._pool_timeouts = 0
+        self._last_failure: BaseException | None = None
 
     # -- submitting work ------------------------------------------------
 
@@ -171,19 +173,24 @@ class ConnectorManagerBase:
             return job.future
         now = time.monotonic()
         future: Future[Any] = Future(self.errors)
+        if timeout is not None and not timeout < math.inf:
+            timeout = None  # an infinite (or NaN) deadline is no deadline
         deadline = None if timeout is None else now + timeout
         job = Job(self, message, future, deadline, transform, _route_key(message))
         future.set_deadlock_guard(job.waits_on_itself)
         with self._lock:
             if self._closed:
-                error: Exception = self.errors.closed(
-                    f"pool {self.name} is closed; create a new store"
+                error: Exception = self._error(
+                    self.errors.closed,
+                    f"{_describe(message)}: pool {self.name} is closed; create a "
+                    "new store",
+                    message,
                 )
                 future.set_exception(error)
                 return future
             breaker = self.supervisor.breaker
             if not breaker.allow(now):
-                future.set_exception(self._breaker_error(now))
+                future.set_exception(self._breaker_error(now, message))
                 return future
             start, fresh, batch = self._place_locked(job, now)
         if deadline is not None:
@@ -439,14 +446,19 @@ class ConnectorManagerBase:
         for job in batch:
             if not job.future.done():
                 if job.sent:
-                    failure = self.errors.unknown_outcome(
+                    failure = self._error(
+                        self.errors.unknown_outcome,
                         f"connector actor of pool {self.name} crashed while running "
                         f"{_describe(job.message)} ({error!r}); the call may or may "
-                        "not have been applied"
+                        "not have been applied",
+                        job.message,
                     )
                 else:
-                    failure = self._unavailable_error(
-                        f"connector actor crashed before the call was sent: {error!r}"
+                    failure = self._error(
+                        self.errors.unavailable,
+                        f"{_describe(job.message)}: connector actor of pool "
+                        f"{self.name} crashed before the call was sent: {error!r}",
+                        job.message,
                     )
                 job.future.set_exception(failure)
 
@@ -457,6 +469,7 @@ class ConnectorManagerBase:
         *,
         counted: bool = True,
         replaced: int = 0,
+        failure: BaseException | None = None,
     ) -> None:
         """Feed the breaker: None for a working connection, else the problem.
 
@@ -471,6 +484,7 @@ class ConnectorManagerBase:
                 self._lost += replaced
             breaker = self.supervisor.breaker
             if problem is None:
+                self._last_failure = None
                 if breaker.failures or breaker.state.value != "closed":
                     breaker.success()
                     # The backend answered: actors still backing off from
@@ -482,6 +496,8 @@ class ConnectorManagerBase:
                 if breaker.state.value == "half_open":
                     breaker.probe_in_flight = False
                 return
+            if failure is not None:
+                self._last_failure = failure
             if problem == "lost":
                 self._lost += 1
                 log.warning("connection_lost", pool=self.name, actor=worker.name)
@@ -495,25 +511,52 @@ class ConnectorManagerBase:
     # -- timers ---------------------------------------------------------
 
     def _expire(self, job: Job) -> None:
-        if not job.future.done():
-            job.future.set_exception(self._deadline_error(job, time.monotonic()))
+        job.future.expire(lambda sent: self._deadline_error(job, sent))
 
-    def _deadline_error(self, job: Job, now: float) -> Exception:
+    def _deadline_error(self, job: Job, sent: bool) -> Exception:
         what = _describe(job.message)
-        if not job.sent:
-            return self.errors.call_timeout(
-                f"{what}: deadline passed while waiting for a connection of pool "
-                f"{self.name}; the call was not sent"
+        if not sent:
+            return self._error(
+                self.errors.call_timeout,
+                f"{what}: deadline passed while it waited; the call was not sent "
+                f"(pool {self.name}), so nothing was applied",
+                job.message,
             )
         if getattr(job.message, "is_write", True):
-            return self.errors.unknown_outcome(
+            return self._error(
+                self.errors.unknown_outcome,
                 f"{what}: deadline passed after the call was sent (pool "
-                f"{self.name}); its outcome is unknown, so read before writing again"
+                f"{self.name}); its outcome is unknown, so read before writing "
+                "again",
+                job.message,
             )
-        return self.errors.call_timeout(
+        return self._error(
+            self.errors.call_timeout,
             f"{what}: deadline passed while the backend was answering (pool "
-            f"{self.name})"
+            f"{self.name})",
+            job.message,
         )
+
+    def _error(self, kind: type[Exception], text: str, message: Any) -> Exception:
+        """An error of ``kind`` carrying the message's schema and key."""
+        context = getattr(message, "context", None)
+        fields: dict[str, Any] = context() if callable(context) else {}
+        try:
+            return kind(text, **fields)
+        except TypeError:
+            return kind(text)
+
+    def for_job(self, error: BaseException, message: Any) -> BaseException:
+        """A copy of a shared ``error`` naming this message's schema and key."""
+        context = getattr(message, "context", None)
+        if not callable(context) or getattr(error, "key", None) is not None:
+            return error
+        try:
+            copy = type(error)(f"{_describe(message)}: {error}", **context())
+        except TypeError:
+            return error
+        copy.__cause__ = error
+        return copy
 
     def _expire_waiters(self) -> None:
         now = time.monotonic()
@@ -537,12 +580,14 @@ class ConnectorManagerBase:
             if job.future.done():
                 continue
             job.future.set_exception(
-                self.errors.pool_timeout(
+                self._error(
+                    self.errors.pool_timeout,
                     f"{_describe(job.message)}: no connection of pool {self.name} "
                     f"became free within {self.connection_timeout}s "
                     f"({in_use} of max_connections={self.max_connections} in use); "
                     "raise max_connections or connection_timeout, or send fewer "
-                    "calls at once"
+                    "calls at once",
+                    job.message,
                 )
             )
 
@@ -582,13 +627,22 @@ class ConnectorManagerBase:
     def _unavailable_error(self, reason: str) -> Exception:
         return self.errors.unavailable(f"pool {self.name}: {reason}")
 
-    def _breaker_error(self, now: float) -> Exception:
+    def _breaker_error(self, now: float, message: Any = None) -> Exception:
         breaker = self.supervisor.breaker
-        return self.errors.unavailable(
-            f"backend of pool {self.name} is marked unavailable after repeated "
-            f"failures ({breaker.last_error}); the next probe is in "
-            f"{breaker.retry_in(now):.2f}s; retry later"
+        what = "" if message is None else f"{_describe(message)}: "
+        kind: type[Exception] = self.errors.unavailable
+        last = self._last_failure
+        if isinstance(last, Exception) and getattr(last, "permanent", False):
+            # A configuration fault will not pass by waiting: say so.
+            kind = type(last)
+        error = self._error(
+            kind,
+            f"{what}backend of pool {self.name} is marked unavailable after "
+            f"repeated failures ({breaker.last_error}); the next probe is in "
+            f"{breaker.retry_in(now):.2f}s; retry later",
+            message,
         )
+        return error
 
     def _fail_queue(self, error: Exception) -> None:
         with self._lock:
@@ -628,27 +682,33 @@ class ConnectorManagerBase:
     def close(self, timeout: float = 5.0) -> None:
         """Drain in-flight work for up to ``timeout`` s, then stop every actor.
 
-        Calls still waiting when the time is up fail with the closed error.
+        Calls still waiting when the time is up fail with the closed error;
+        calls still running fail with the unknown-outcome error and their
+        connections are cut, so that no actor stays blocked on a socket.
         Returns once every actor thread and the housekeeping thread ended.
         """
         deadline = time.monotonic() + timeout
+        me = current_worker()
         with self._lock:
             if self._closed and not self._workers:
                 return
             self._closed = True
-            while self._busy_locked() and time.monotonic() < deadline:
+            # From a callback on one of our actors, that actor is busy
+            # running us: do not wait for it.
+            while self._busy_locked(me) and time.monotonic() < deadline:
                 self._drained.wait(max(0.0, deadline - time.monotonic()))
             leftovers = list(self._queue)
             self._queue.clear()
             workers = list(self._workers)
             self._workers.clear()
             self._idle.clear()
-        closed = self.errors.closed(f"pool {self.name} was closed before the call ran")
         for job in leftovers:
-            job.future.set_exception(closed)
+            job.future.set_exception(self._closed_error(job))
         for worker in workers:
-            for job in list(worker.local):
-                job.future.set_exception(closed)
+            for job in [*worker.local, *worker.current]:
+                self._close_job(job)
+            if worker.busy and worker is not me:
+                worker.abort()
             try:
                 worker.actor_ref.stop(block=False)
             except Exception:
@@ -656,14 +716,32 @@ class ConnectorManagerBase:
         for worker in workers:
             thread = worker.thread
             if thread is not None and thread is not threading.current_thread():
-                thread.join(max(0.1, deadline - time.monotonic()))
-        self.supervisor.stop(max(0.1, deadline - time.monotonic()))
+                thread.join(max(0.5, deadline - time.monotonic()))
+        self.supervisor.stop(max(0.5, deadline - time.monotonic()))
         log.debug("pool_closed", pool=self.name, actors=len(workers))
 
-    def _busy_locked(self) -> bool:
+    def _close_job(self, job: Job) -> None:
+        job.future.expire(lambda sent: self._closed_error(job, sent))
+
+    def _closed_error(self, job: Job, sent: bool = False) -> Exception:
+        what = _describe(job.message)
+        if sent and getattr(job.message, "is_write", True):
+            return self._error(
+                self.errors.unknown_outcome,
+                f"{what}: pool {self.name} was closed while the call was running; "
+                "its outcome is unknown",
+                job.message,
+            )
+        return self._error(
+            self.errors.closed,
+            f"{what}: pool {self.name} was closed before the call completed",
+            job.message,
+        )
+
+    def _busy_locked(self, skip: ConnectorActor | None = None) -> bool:
         if self._queue:
             return True
-        return any(worker.busy for worker in self._workers)
+        return any(w.busy for w in self._workers if w is not skip)
 
     def _after_fork(self) -> None:
         # The child inherits copies of the parent's actors' state but not

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -161,6 +162,9 @@ class Supervisor:
     def call_at(self, when: float, callback: Callable[[], None]) -> _Timer:
         """Run ``callback`` on the housekeeping thread at monotonic ``when``."""
         timer = _Timer(when, callback)
+        if not when < math.inf:
+            timer.cancelled = True  # never due: an infinite or NaN time
+            return timer
         with self._cond:
             if self._stopping:
                 timer.cancelled = True
@@ -190,7 +194,7 @@ class Supervisor:
                     wait = self._heap[0][0] - time.monotonic()
                     if wait <= 0:
                         break
-                    self._cond.wait(wait)
+                    self._cond.wait(min(wait, 3600.0))
                 if self._stopping:
                     return
                 timer = heapq.heappop(self._heap)[2]

@@ -44,7 +44,13 @@ class StoreError(Exception):
 
 
 class ConfigurationError(StoreError):
-    """A setting, configuration file or URL is wrong."""
+    """A setting, configuration file, URL or credential is wrong.
+
+    ``permanent``: waiting will not fix it, so a store whose connections
+    fail this way keeps raising this error rather than "unavailable".
+    """
+
+    permanent = True
 
 
 class ValidationError(StoreError):

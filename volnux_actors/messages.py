@@ -31,6 +31,10 @@ class Message:
     def describe(self) -> str:
         return f"{self.verb} on schema {self.schema!r}"
 
+    def context(self) -> dict[str, str]:
+        """The fields an error about this call carries."""
+        return {"schema": self.schema}
+
 
 @dataclass(frozen=True, slots=True)
 class KeyMessage(Message):
@@ -42,6 +46,9 @@ class KeyMessage(Message):
 
     def describe(self) -> str:
         return f"{self.verb} of key {self.key!r} in schema {self.schema!r}"
+
+    def context(self) -> dict[str, str]:
+        return {"schema": self.schema, "key": self.key}
 
 
 @dataclass(frozen=True, slots=True)

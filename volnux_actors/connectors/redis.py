@@ -13,6 +13,7 @@ sets beside it, kept by the scripts of :mod:`redis_scripts`.
 from __future__ import annotations
 
 import select
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -107,6 +108,16 @@ class RedisConnector(BackendConnectorBase):
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.disconnect()
+
+    def abort(self) -> None:
+        """Shut the socket down from another thread; a blocked read returns."""
+        conn = self._conn
+        sock = None if conn is None else conn._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                return
 
     def is_connected(self) -> bool:
         conn = self._conn

@@ -1,0 +1,176 @@
+"""Failures found by a new user's first look, kept fixed."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import volnux_actors as va
+from supervisors import PooledConnectorManager
+from tests.conftest import IN_CI, library_threads, wait_until
+from tests.connector_for_tests import Echo, FakeConnector, Hold, Tracker
+from tests.records_for_tests import User
+from tests.servers_redis import RedisServer
+
+T = 10.0
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is required under CI=true", pytrace=False)
+        pytest.skip("redis-server not available")  # outside CI only
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+def test_a_write_reported_not_sent_is_never_applied(own_redis: RedisServer) -> None:
+    own_redis.client().hset("volnux:users", "u1", b'{"id":"u1","name":"old"}')
+    store = va.RedisStoreBackend(port=own_redis.port, socket_timeout=3.0)
+    try:
+        own_redis.freeze()
+        future = store.update_record("users", "u1", User("u1", "new"), timeout=1.0)
+        with pytest.raises(va.OperationTimeoutError) as info:
+            future.get(timeout=T)
+        own_redis.thaw()
+        stored = own_redis.client().hget("volnux:users", "u1")
+        if "was not sent" in str(info.value):
+            assert not isinstance(info.value, va.OutcomeUnknownError)
+            assert stored == b'{"id":"u1","name":"old"}'
+        else:
+            assert isinstance(info.value, va.WriteTimeoutError)
+        assert (info.value.schema, info.value.key) == ("users", "u1")
+    finally:
+        own_redis.thaw()
+        store.close()
+
+
+def test_close_with_a_frozen_server_fails_in_flight_calls_and_ends_threads(
+    own_redis: RedisServer,
+) -> None:
+    store = va.RedisStoreBackend(port=own_redis.port, socket_timeout=30.0)
+    store.count("users").get(timeout=T)
+    own_redis.freeze()
+    try:
+        futures = [
+            store.insert_record("users", f"k{n}", User(f"k{n}", "x")) for n in range(5)
+        ]
+        started = time.monotonic()
+        store.close(timeout=1.0)
+        assert time.monotonic() - started < 5.0
+        assert all(f.done() for f in futures)
+        for future in futures:
+            error = future.exception(timeout=0)
+            assert isinstance(error, (va.OutcomeUnknownError, va.StoreClosedError))
+            assert error.schema == "users"
+        assert wait_until(lambda: not library_threads(), 5), library_threads()
+    finally:
+        own_redis.thaw()
+
+
+def test_a_raising_done_callback_does_not_crash_the_actor() -> None:
+    store = va.InMemoryKeyValueStoreBackend()
+    try:
+        for _ in range(10):
+            future = store.count("users")
+            future.add_done_callback(lambda f: 1 / 0)
+            assert future.get(timeout=T) == 0
+        assert store.stats().restarts == 0
+        assert store.stats().breaker_state == "closed"
+        assert store.count("users").get(timeout=T) == 0
+    finally:
+        store.close()
+
+
+def test_an_abandoned_await_on_a_closed_loop_harms_nobody(
+    redis_clean: RedisServer,
+) -> None:
+    store = va.RedisStoreBackend(port=redis_clean.port)
+    try:
+        for _ in range(10):
+
+            async def abandon() -> None:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(_awaitable(store.count("users")), 1e-6)
+
+            asyncio.run(abandon())
+        results = [store.count("users") for _ in range(50)]
+        assert [f.get(timeout=T) for f in results] == [0] * 50
+        assert store.stats().restarts == 0
+    finally:
+        store.close()
+
+
+async def _awaitable(future: Any) -> Any:
+    return await future
+
+
+def test_infinite_timeout_means_no_deadline_and_keeps_deadlines_working() -> None:
+    tracker = Tracker()
+    manager = PooledConnectorManager(
+        FakeConnector, {"tracker": tracker}, max_connections=1, idle_timeout=None
+    )
+    try:
+        assert manager.submit(Echo(1), timeout=math.inf).get(timeout=T) == 1
+        release = threading.Event()
+        manager.submit(Hold("h", release), timeout=math.inf)
+        late = manager.submit(Echo("late"), timeout=0.05)
+        with pytest.raises(TimeoutError, match="not sent"):
+            late.get(timeout=T)
+        release.set()
+    finally:
+        manager.close(2)
+
+
+def test_wrong_password_keeps_failing_as_a_configuration_error(
+    redis_clean: RedisServer,
+) -> None:
+    client = redis_clean.client()
+    client.execute_command("ACL", "SETUSER", "qa", "on", ">right-pw", "~*", "+@all")
+    store = va.RedisStoreBackend(
+        port=redis_clean.port, username="qa", password="bad-pw", max_connections=2
+    )
+    try:
+        for _ in range(8):
+            with pytest.raises(va.ConfigurationError) as info:
+                store.count("users").get(timeout=T)
+            assert "bad-pw" not in str(info.value)
+    finally:
+        store.close()
+        client.execute_command("ACL", "DELUSER", "qa")
+
+
+def test_errors_from_the_pool_name_schema_and_key() -> None:
+    store = va.InMemoryKeyValueStoreBackend()
+    store.close()
+    with pytest.raises(va.StoreClosedError) as info:
+        store.get_record("users", User, "u9").get(timeout=T)
+    assert (info.value.schema, info.value.key) == ("users", "u9")
+    assert "'u9'" in str(info.value) and "'users'" in str(info.value)
+
+
+def test_close_from_a_done_callback_does_not_wait_for_itself() -> None:
+    store = va.InMemoryKeyValueStoreBackend()
+    closed = threading.Event()
+    took: list[float] = []
+
+    def close_now(_: Any) -> None:
+        started = time.monotonic()
+        store.close(timeout=3.0)
+        took.append(time.monotonic() - started)
+        closed.set()
+
+    store.count("users").add_done_callback(close_now)
+    assert closed.wait(T)
+    assert took[0] < 1.0
+    assert wait_until(lambda: not library_threads(), 5)
