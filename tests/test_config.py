@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -477,6 +480,28 @@ def test_password_never_shows_in_logs() -> None:
     assert {"config_loaded", "store_built"} <= {e["event"] for e in events}
     assert "Hunter2secret" not in repr(events)
     assert "Hunter2secret" not in repr(store)
+
+
+def test_load_config_and_build_store_print_nothing_when_logging_is_unset() -> None:
+    script = textwrap.dedent(
+        f"""
+        from volnux_actors.config import build_store, load_config
+        for url in ("memory://", "redis://app:pw@127.0.0.1:1/0"):
+            config = load_config({str(CONFIG_DIR / "redis.toml")!r}, env={{}}, url=url)
+            build_store(config).close()
+        print("done")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VOLNUX")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "done\n"
+    assert done.stderr == ""
 
 
 # -- building stores -------------------------------------------------------------

@@ -34,13 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import structlog
-
+from supervisors.logs import get_logger
 from volnux_actors.errors import ObjectDoesNotExist, ObjectExistError
 from volnux_actors.records import BackendIntegrationMixin, encode_record
 from volnux_actors.stores.base import KeyValueStoreBackendBase
 
-log = structlog.get_logger("volnux_actors.bench")
+log = get_logger("volnux_actors.bench")
 
 KINDS = ("insert", "get", "update", "exists", "filter", "count", "delete")
 MIX = {

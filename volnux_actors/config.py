@@ -47,14 +47,13 @@ from types import ModuleType, UnionType
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-import structlog
-
+from supervisors.logs import get_logger
 from volnux_actors.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from volnux_actors.stores.base import KeyValueStoreBackendBase
 
-log = structlog.get_logger("volnux_actors.config")
+log = get_logger("volnux_actors.config")
 
 ENGINES = ("memory", "redis", "hdfs")
 CONNECTION_MODES = ("single", "pooled")
