@@ -222,14 +222,8 @@ class ConnectorManagerBase:
         if self._queue or self._batching_locked(now):
             self._enqueue_locked(job, now)
             return self._spill_locked(now)
-        if self._idle:
-            worker = self._idle.pop()
-            worker.busy = True
-            fresh = False
-        elif len(self._workers) < self.max_connections:
-            worker = self._new_worker_locked()
-            fresh = True
-        else:
+        worker, fresh = self._free_worker_locked()
+        if worker is None:
             self._enqueue_locked(job, now)
             return None, False, []
         job.worker = worker
@@ -237,6 +231,19 @@ class ConnectorManagerBase:
             self._affinity[key] = [worker, 1]
         self._progress = now
         return worker, fresh, [job]
+
+    def _free_worker_locked(self) -> tuple[ConnectorActor | None, bool]:
+        """An idle actor (most recently used first), else a new one if room.
+
+        Returns the actor, marked busy, and whether it is new (not started).
+        """
+        if self._idle:
+            worker = self._idle.pop()
+            worker.busy = True
+            return worker, False
+        if len(self._workers) < self.max_connections:
+            return self._new_worker_locked(), True
+        return None, False
 
     def _batching_locked(self, now: float) -> bool:
         """Whether a new call should wait for the next batch of a busy actor.
@@ -267,14 +274,8 @@ class ConnectorManagerBase:
             queue.popleft()
         if not queue:
             return None, False, []
-        if self._idle:
-            worker = self._idle.pop()
-            worker.busy = True
-            fresh = False
-        elif len(self._workers) < self.max_connections:
-            worker = self._new_worker_locked()
-            fresh = True
-        else:
+        worker, fresh = self._free_worker_locked()
+        if worker is None:
             return None, False, []
         batch: list[Job] = []
         self._drain_locked(worker, batch, 1)
