@@ -43,6 +43,17 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def fresh_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own (AOF on), for tests that break it."""
+    if shutil.which("redis-server") is None:
+        _missing("redis-server")
+    server = RedisServer(appendonly=True)
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def redis_clean(redis_server: RedisServer) -> RedisServer:
     client = redis_server.client()
     if redis_server.proc is None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import volnux_actors as va
 from supervisors import PooledConnectorManager
-from tests.conftest import IN_CI, library_threads, wait_until
+from tests.conftest import library_threads, wait_until
 from tests.connector_for_tests import Echo, FakeConnector, Hold, Tracker
 from tests.records_for_tests import User
 from tests.servers_redis import RedisServer
@@ -23,15 +21,8 @@ T = 10.0
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI=true", pytrace=False)
-        pytest.skip("redis-server not available")  # outside CI only
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
+def own_redis(fresh_redis: RedisServer) -> RedisServer:
+    return fresh_redis
 
 
 def test_a_write_reported_not_sent_is_never_applied(own_redis: RedisServer) -> None:

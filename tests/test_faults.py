@@ -10,15 +10,13 @@ and no connection. The figures are printed for the issue note.
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import volnux_actors as va
-from tests.conftest import IN_CI, library_threads, wait_until
+from tests.conftest import library_threads, wait_until
 from tests.faults.load import Load
 from tests.faults.proxy import FaultProxy
 from tests.servers_redis import RedisServer
@@ -29,15 +27,8 @@ DEADLINE = 2.0
 
 
 @pytest.fixture
-def server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI=true", pytrace=False)
-        pytest.skip("redis-server not available")  # outside CI only
-    server = RedisServer(appendonly=True)
-    server.start()
-    yield server
-    server.close()
+def server(fresh_redis: RedisServer) -> RedisServer:
+    return fresh_redis
 
 
 def make_store(port: int, **options: Any) -> va.RedisStoreBackend:
