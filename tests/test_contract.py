@@ -255,7 +255,7 @@ def test_mixin_save_reload_update_delete(store: Any) -> None:
 
 def test_mixin_without_bound_store_says_how_to_bind_one() -> None:
     with pytest.raises(va.StoreError, match=r"User.bind_store\(store\)"):
-        User("u", "n").save()
+        User("u", "n").save().get(timeout=T)
 
 
 def test_one_future_many_waiters_all_get_the_same_record(store: Any) -> None:

@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from volnux_actors import codec
 from volnux_actors.errors import (
+    STORE_ERRORS,
+    CorruptRecordError,
     InvalidFilterError,
     ObjectExistError,
     SerializationError,
     StoreError,
+    ValidationError,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +35,33 @@ if TYPE_CHECKING:
     from volnux_actors.stores.base import KeyValueStoreBackendBase
 
 R = TypeVar("R")
+
+
+def _failed(error: StoreError) -> Future[Any]:
+    from supervisors import Future
+
+    return Future.failed(error, STORE_ERRORS)
+
+
+def describe_error(error: BaseException) -> str:
+    """``error``'s message; for pydantic, field locations and messages only.
+
+    A pydantic ValidationError's text quotes the input, which may be record
+    content; the summary leaves it out.
+    """
+    errors = getattr(error, "errors", None)
+    if type(error).__module__.startswith("pydantic") and callable(errors):
+        try:
+            details = errors(include_input=False, include_url=False)
+        except TypeError:
+            return type(error).__name__
+        parts = [
+            f"{'.'.join(map(str, d.get('loc', ()))) or '<record>'}: {d.get('msg')}"
+            for d in details[:5]
+        ]
+        more = f"; and {len(details) - 5} more" if len(details) > 5 else ""
+        return "; ".join(parts) + more
+    return str(error)
 
 
 def _transfer(source: Future[Any], target: Future[Any]) -> None:
@@ -89,7 +119,14 @@ class BackendIntegrationMixin:
         try:
             self.id = key
         except (AttributeError, TypeError, ValueError):
-            object.__setattr__(self, "id", key)
+            try:
+                object.__setattr__(self, "id", key)
+            except (AttributeError, TypeError) as error:
+                raise ValidationError(
+                    f"{type(self).__name__} cannot take an id ({error}); declare "
+                    "an id field",
+                    schema=self.get_schema_name(),
+                ) from None
 
     def save(self) -> Future[None]:
         """Insert this record, or update it if its key is already stored.
@@ -99,8 +136,11 @@ class BackendIntegrationMixin:
         """
         from supervisors import Future
 
-        store = self._bound_store()
-        key = self._ensure_id()
+        try:
+            store = self._bound_store()
+            key = self._ensure_id()
+        except StoreError as error:
+            return _failed(error)
         schema = self.get_schema_name()
         result: Future[None] = Future(store.errors)
 
@@ -116,20 +156,59 @@ class BackendIntegrationMixin:
         return result
 
     def update(self, **changes: Any) -> Future[None]:
-        """Set ``changes`` on this record and write it over the stored one."""
+        """Set ``changes`` on this record and write it over the stored one.
+
+        A change the record refuses (a frozen class, a value its validation
+        rejects) fails the future with ValidationError and leaves every
+        field as it was.
+        """
+        try:
+            store = self._bound_store()
+            self._apply(changes)
+            key = self._ensure_id()
+        except StoreError as error:
+            return _failed(error)
+        return store.update_record(self.get_schema_name(), key, self)
+
+    def _apply(self, changes: Mapping[str, Any]) -> None:
+        """Set ``changes``, all or none; ValidationError if one is refused."""
+        missing = object()
+        done: list[tuple[str, Any]] = []
         for name, value in changes.items():
-            setattr(self, name, value)
-        store = self._bound_store()
-        return store.update_record(self.get_schema_name(), self._ensure_id(), self)
+            try:
+                done.append((name, getattr(self, name, missing)))
+                setattr(self, name, value)
+            except Exception as error:
+                done.pop()
+                for earlier, old in reversed(done):
+                    if old is missing:
+                        with contextlib.suppress(Exception):
+                            delattr(self, earlier)
+                    else:
+                        with contextlib.suppress(Exception):
+                            object.__setattr__(self, earlier, old)
+                raise ValidationError(
+                    f"cannot set {name!r} on {type(self).__name__} (schema "
+                    f"{self.get_schema_name()!r}): {describe_error(error)}",
+                    schema=self.get_schema_name(),
+                ) from None
 
     def reload(self) -> Future[Any]:
         """Replace this record's fields with the stored ones."""
-        return self._bound_store().reload_record(self.get_schema_name(), self)
+        try:
+            store = self._bound_store()
+        except StoreError as error:
+            return _failed(error)
+        return store.reload_record(self.get_schema_name(), self)
 
     def delete(self) -> Future[None]:
         """Remove this record from the store."""
-        store = self._bound_store()
-        return store.delete_record(self.get_schema_name(), self._ensure_id())
+        try:
+            store = self._bound_store()
+            key = self._ensure_id()
+        except StoreError as error:
+            return _failed(error)
+        return store.delete_record(self.get_schema_name(), key)
 
     def to_record_dict(self) -> dict[str, Any]:
         """The fields to store; override for a custom layout."""
@@ -210,16 +289,32 @@ def build_record(klass: type[R], data: Mapping[str, Any]) -> R:
 
 def encode_record(record: Any, schema: str, key: str) -> bytes:
     """Serialise ``record`` to bytes, or raise SerializationError."""
+    return _encode(record, schema, key)[0]
+
+
+def _encode(record: Any, schema: str, key: str) -> tuple[bytes, dict[str, Any]]:
+    """The payload of ``record`` and the field dict it was made from."""
     to_dict = getattr(record, "to_record_dict", None)
     try:
         data = to_dict() if to_dict is not None else record_fields(record)
-        return codec.dumps(data)
+        if type(data) is not dict:
+            raise SerializationError(
+                f"to_record_dict() returned {type(data).__name__}, not a dict"
+            )
+        return codec.dumps(data), data
     except SerializationError as error:
         raise SerializationError(
             f"cannot store record {key!r} in schema {schema!r}: {error}",
             schema=schema,
             key=key,
         ) from None
+    except Exception as error:
+        raise SerializationError(
+            f"cannot store record {key!r} in schema {schema!r}: reading its "
+            f"fields raised {type(error).__name__}: {describe_error(error)}",
+            schema=schema,
+            key=key,
+        ) from error
 
 
 def encode_indexed(
@@ -231,16 +326,7 @@ def encode_indexed(
     record class's ``__indexed__`` whose value has a token.
     """
     indexed: tuple[str, ...] = getattr(type(record), "__indexed__", ())
-    to_dict = getattr(record, "to_record_dict", None)
-    try:
-        data = to_dict() if to_dict is not None else record_fields(record)
-        payload = codec.dumps(data)
-    except SerializationError as error:
-        raise SerializationError(
-            f"cannot store record {key!r} in schema {schema!r}: {error}",
-            schema=schema,
-            key=key,
-        ) from None
+    payload, data = _encode(record, schema, key)
     if not indexed:
         return payload, ()
     pairs: list[tuple[str, str]] = []
@@ -281,8 +367,11 @@ def decode_record(klass: type[R], raw: bytes, schema: str, key: str) -> R:
 
 
 def instantiate(klass: type[R], data: Any, schema: str, key: str) -> R:
-    from volnux_actors.errors import CorruptRecordError
+    """Build ``klass`` from decoded data; CorruptRecordError if it does not fit.
 
+    The error names the schema, the key and, for pydantic, the fields and
+    what is wrong with them, never the stored values.
+    """
     if not isinstance(data, dict):
         raise CorruptRecordError(
             f"stored record {key!r} in schema {schema!r} is not an object",
@@ -295,12 +384,15 @@ def instantiate(klass: type[R], data: Any, schema: str, key: str) -> R:
     except StoreError:
         raise
     except Exception as error:
-        raise CorruptRecordError(
+        corrupt = CorruptRecordError(
             f"stored record {key!r} in schema {schema!r} does not fit "
-            f"{klass.__name__}: {error}",
+            f"{klass.__name__}: {describe_error(error)}",
             schema=schema,
             key=key,
-        ) from error
+        )
+        if type(error).__module__.startswith("pydantic"):
+            raise corrupt from None
+        raise corrupt from error
     if getattr(obj, "id", None) is None:
         with contextlib.suppress(AttributeError, TypeError):
             object.__setattr__(obj, "id", key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -16,7 +17,13 @@ from supervisors import (
 from volnux_actors import codec
 from volnux_actors import messages as m
 from volnux_actors.connectors.base import BackendConnectorBase
-from volnux_actors.errors import STORE_ERRORS, StoreError, ValidationError
+from volnux_actors.errors import (
+    STORE_ERRORS,
+    InvalidFilterError,
+    SerializationError,
+    StoreError,
+    ValidationError,
+)
 from volnux_actors.keys import check_schema, normalize_key
 from volnux_actors.records import (
     check_filter_fields,
@@ -92,11 +99,18 @@ class KeyValueStoreBackendBase:
         *,
         direct: bool = True,
     ) -> Future[Any]:
+        try:
+            deadline = _deadline(self.timeout if timeout is None else timeout)
+        except ValueError as error:
+            return self._failed(
+                ValidationError(
+                    f"{message.describe()}: {error}",
+                    schema=message.schema,
+                    key=getattr(message, "key", None),
+                )
+            )
         return self._manager.submit(
-            message,
-            timeout=self.timeout if timeout is None else timeout,
-            transform=transform,
-            direct=direct,
+            message, timeout=deadline, transform=transform, direct=direct
         )
 
     def _failed(self, error: StoreError) -> Future[Any]:
@@ -180,6 +194,7 @@ class KeyValueStoreBackendBase:
         try:
             schema = check_schema(schema_name)
             key = normalize_key(record_key, schema)
+            _check_class(klass, schema)
         except StoreError as error:
             return self._failed(error)
 
@@ -216,8 +231,9 @@ class KeyValueStoreBackendBase:
         """Records whose fields equal every given value, sorted by key.
 
         Pass conditions as keyword arguments, or in ``where`` for a field
-        whose name clashes with a parameter (such as ``timeout``). With no
-        condition every record of the schema is returned.
+        whose name clashes with a parameter (such as ``timeout``); a field
+        named in both is refused with InvalidFilterError. With no condition
+        every record of the schema is returned.
 
         When every condition is on a field that ``record_klass`` lists in
         ``__indexed__`` (and each value is a str, int, float, bool or None)
@@ -226,14 +242,14 @@ class KeyValueStoreBackendBase:
         condition, so both give the same answer. The index is kept by
         writes made with a class that declares it.
         """
-        conditions = dict(where or {})
-        conditions.update(filter_kwargs)
         try:
             schema = check_schema(schema_name)
+            _check_class(record_klass, schema)
+            conditions = _conditions(where, filter_kwargs, schema)
             check_filter_fields(record_klass, conditions, schema)
             if "id" in conditions:
                 conditions["id"] = normalize_key(conditions["id"], schema)
-            codec.to_plain(conditions)
+            _check_values(conditions, schema)
         except StoreError as error:
             return self._failed(error)
         items = tuple(conditions.items())
@@ -274,12 +290,11 @@ class KeyValueStoreBackendBase:
         memory apply the whole batch atomically; a backend without bulk
         support inserts one by one and removes its own records on failure.
         """
-        pairs = records.items() if isinstance(records, Mapping) else records
         items: list[tuple[str, bytes, m.IndexPairs]] = []
         try:
             schema = check_schema(schema_name)
             seen: set[str] = set()
-            for record_key, record in pairs:
+            for record_key, record in _record_pairs(records, schema):
                 key = normalize_key(record_key, schema)
                 if key in seen:
                     raise ValidationError(
@@ -311,6 +326,7 @@ class KeyValueStoreBackendBase:
         """
         try:
             schema = check_schema(schema_name)
+            _check_class(klass, schema)
             keys = _unique_keys(record_keys, schema)
         except StoreError as error:
             return self._failed(error)
@@ -366,8 +382,92 @@ class KeyValueStoreBackendBase:
         return f"<{type(self).__name__} {self._manager.name}>"
 
 
+def _deadline(timeout: Any) -> float | None:
+    """The deadline to hand on: None for no deadline (None or infinity)."""
+    if timeout is None:
+        return None
+    if type(timeout) not in (int, float):
+        raise ValueError(
+            f"timeout must be a number of seconds or None, got {type(timeout).__name__}"
+        )
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be 0 seconds or more, got {timeout!r}")
+    return None if math.isinf(timeout) else float(timeout)
+
+
+def _check_class(klass: Any, schema: str) -> None:
+    if not isinstance(klass, type):
+        raise ValidationError(
+            f"the record class must be a class, got {type(klass).__name__} "
+            f"(schema {schema!r})",
+            schema=schema,
+        )
+
+
+def _conditions(where: Any, keywords: dict[str, Any], schema: str) -> dict[str, Any]:
+    """The filter's conditions; InvalidFilterError for a field given twice."""
+    if where is None:
+        return dict(keywords)
+    if not isinstance(where, Mapping):
+        raise InvalidFilterError(
+            f"where must be a mapping of field names to values, got "
+            f"{type(where).__name__} (schema {schema!r})",
+            schema=schema,
+        )
+    names = [name for name in where if type(name) is not str]
+    if names:
+        raise InvalidFilterError(
+            f"field names in where must be str, got {names[0]!r} (schema {schema!r})",
+            schema=schema,
+        )
+    both = sorted(set(where) & set(keywords))
+    if both:
+        raise InvalidFilterError(
+            f"field(s) {', '.join(both)} given both as a keyword and in where; "
+            f"give each once (schema {schema!r})",
+            schema=schema,
+        )
+    return {**where, **keywords}
+
+
+def _check_values(conditions: dict[str, Any], schema: str) -> None:
+    """Raise SerializationError, naming the schema, for an unstorable value."""
+    try:
+        codec.dumps(conditions)
+    except SerializationError as error:
+        raise SerializationError(
+            f"cannot filter schema {schema!r}: {error}", schema=schema
+        ) from None
+
+
+def _record_pairs(records: Any, schema: str) -> list[tuple[Any, Any]]:
+    pairs = records.items() if isinstance(records, Mapping) else records
+    try:
+        return [(key, record) for key, record in pairs]
+    except (TypeError, ValueError) as error:
+        raise ValidationError(
+            "insert_many takes a mapping of keys to records or an iterable of "
+            f"(key, record) pairs ({error}; schema {schema!r})",
+            schema=schema,
+        ) from None
+
+
 def _unique_keys(record_keys: Iterable[str | int], schema: str) -> tuple[str, ...]:
-    keys = dict.fromkeys(normalize_key(key, schema) for key in record_keys)
+    if isinstance(record_keys, str | bytes):
+        raise ValidationError(
+            f"record_keys must be an iterable of keys, not one "
+            f"{type(record_keys).__name__} (schema {schema!r})",
+            schema=schema,
+        )
+    try:
+        listed = list(record_keys)
+    except TypeError:
+        raise ValidationError(
+            f"record_keys must be an iterable of keys, got "
+            f"{type(record_keys).__name__} (schema {schema!r})",
+            schema=schema,
+        ) from None
+    keys = dict.fromkeys(normalize_key(key, schema) for key in listed)
     return tuple(keys)
 
 
