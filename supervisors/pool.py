@@ -194,7 +194,8 @@ class ConnectorManagerBase:
                 return future
             start, fresh, batch = self._place_locked(job, now)
         if deadline is not None:
-            self.supervisor.call_at(deadline, lambda: self._expire(job))
+            timer = self.supervisor.call_at(deadline, lambda: self._expire(job))
+            future.add_done_callback(lambda _: timer.cancel())
         if start is not None:
             self._hand(start, fresh, batch)
         return future

@@ -128,15 +128,25 @@ class CircuitBreaker:
 
 
 class _Timer:
-    __slots__ = ("callback", "cancelled", "when")
+    __slots__ = ("callback", "cancelled", "owner", "when")
 
-    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+    def __init__(
+        self, when: float, callback: Callable[[], None], owner: Supervisor | None
+    ) -> None:
         self.when = when
-        self.callback = callback
+        self.callback: Callable[[], None] | None = callback
         self.cancelled = False
+        self.owner = owner
 
     def cancel(self) -> None:
+        """Drop the callback (and what it holds) now; the entry goes later."""
+        if self.cancelled:
+            return
         self.cancelled = True
+        self.callback = None
+        owner = self.owner
+        if owner is not None:
+            owner._timer_cancelled()
 
 
 class Supervisor:
@@ -156,12 +166,13 @@ class Supervisor:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._cancelled = 0
         self._restarts: deque[float] = deque()
         self.restart_count = 0
 
     def call_at(self, when: float, callback: Callable[[], None]) -> _Timer:
         """Run ``callback`` on the housekeeping thread at monotonic ``when``."""
-        timer = _Timer(when, callback)
+        timer = _Timer(when, callback, self)
         if not when < math.inf:
             timer.cancelled = True  # never due: an infinite or NaN time
             return timer
@@ -181,6 +192,17 @@ class Supervisor:
                 self._cond.notify()
         return timer
 
+    def _timer_cancelled(self) -> None:
+        # Most deadlines are cancelled long before they are due (the call
+        # finished): rebuild the heap once they are the majority, so that it
+        # holds about as many entries as there are live deadlines.
+        with self._cond:
+            self._cancelled += 1
+            if self._cancelled > 256 and self._cancelled * 2 > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
     def call_later(self, delay: float, callback: Callable[[], None]) -> _Timer:
         return self.call_at(time.monotonic() + delay, callback)
 
@@ -198,10 +220,15 @@ class Supervisor:
                 if self._stopping:
                     return
                 timer = heapq.heappop(self._heap)[2]
-            if timer.cancelled:
+                if timer.cancelled:
+                    self._cancelled -= 1
+                    continue
+                timer.owner = None
+            callback = timer.callback
+            if callback is None:
                 continue
             try:
-                timer.callback()
+                callback()
             except Exception:
                 log.exception("supervisor_callback_failed", supervisor=self.name)
 
@@ -245,6 +272,7 @@ class Supervisor:
         with self._cond:
             self._stopping = True
             self._heap.clear()
+            self._cancelled = 0
             self._cond.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -254,5 +282,6 @@ class Supervisor:
         """Forget the parent's thread and timers in a forked child."""
         self._cond = threading.Condition(threading.Lock())
         self._heap = []
+        self._cancelled = 0
         self._thread = None
         self._stopping = False

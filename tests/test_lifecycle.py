@@ -74,7 +74,10 @@ def test_forked_child_gets_fresh_connections_and_parent_keeps_working(
         store.close()
 
 
-def test_close_with_calls_in_flight_finishes_them_first(store: Any) -> None:
+def test_close_with_calls_in_flight_finishes_them_first(
+    backend: str, store_factory: Any
+) -> None:
+    store = store_factory(backend, connection_timeout=None)
     futures = [
         store.insert_record("drain", f"k{n}", User(f"k{n}", "x")) for n in range(300)
     ]
