@@ -201,6 +201,19 @@ def test_section_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
             "base_path must be an absolute path (from /), got 'data'",
         ),
         ("timeout = 0", "timeout must be more than 0 seconds"),
+        ("timeout = nan", "timeout must be more than 0 seconds"),
+        (
+            "engine = 'hdfs'\n[connector]\nread_timeout = 0",
+            "read_timeout must be more than 0 seconds, got 0.0",
+        ),
+        (
+            "engine = 'hdfs'\n[connector]\ntemp_max_age = -1",
+            "temp_max_age must be more than 0 seconds, got -1.0",
+        ),
+        (
+            "engine = 'hdfs'\n[connector]\ndatanode_address = ''",
+            "datanode_address must be a host name or address, got ''",
+        ),
     ],
 )
 def test_out_of_range_values_are_refused(
@@ -210,6 +223,53 @@ def test_out_of_range_values_are_refused(
     message = config_error(path=path, env={})
     assert message.startswith(f"{path}: key ")
     assert message.endswith(ending)
+
+
+def test_file_starting_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbfengine = 'redis'\n[connector]\nport = 6390\n")
+    config = load_config(path, env={})
+    assert (config.engine, config.connector) == ("redis", RedisSettings(port=6390))
+
+
+def test_hdfs_connector_options_are_read_from_file_env_and_url(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        """
+        engine = "hdfs"
+        [connector]
+        datanode_address = "dn.example"
+        read_timeout = 30
+        temp_max_age = "none"
+        """,
+    )
+    env = {"VOLNUX_CONNECTOR__CONNECT_TIMEOUT": "4.5"}
+    config = load_config(path, env=env)
+    assert config.connector == HDFSSettings(
+        datanode_address="dn.example",
+        connect_timeout=4.5,
+        read_timeout=30.0,
+        temp_max_age=None,
+    )
+    url = "webhdfs://nn:9870/d?datanode_address=dn2&read_timeout=7&temp_max_age=60"
+    assert parse_url(url).connector == HDFSSettings(
+        "nn",
+        9870,
+        base_path="/d",
+        datanode_address="dn2",
+        read_timeout=7.0,
+        temp_max_age=60.0,
+    )
+
+
+def test_hdfs_engine_defaults_to_eight_connections(tmp_path: Path) -> None:
+    assert parse_url("webhdfs://nn:9870/d").pool.max_connections == 8
+    assert load_config(env={"VOLNUX_ENGINE": "hdfs"}).pool.max_connections == 8
+    assert parse_url("redis://h:6379/0").pool.max_connections == 10
+    path = write(tmp_path, "engine = 'hdfs'\n[pool]\nmax_connections = 3\n")
+    assert load_config(path, env={}).pool.max_connections == 3
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
@@ -259,6 +319,50 @@ def test_unrelated_volnux_variables_are_ignored() -> None:
     assert load_config(env={"VOLNUX_LOG_LEVEL": "debug"}) == StoreConfig(
         source="defaults"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "guess"),
+    [
+        ("VOLNUX_POOL_MAX_CONNECTIONS", "VOLNUX_POOL__MAX_CONNECTIONS"),
+        ("VOLNUX_CONNECTOR_HOST", "VOLNUX_CONNECTOR__HOST"),
+        ("VOLNUX_URI", "VOLNUX_URL"),
+        ("volnux_url", "VOLNUX_URL"),
+        ("Volnux_Pool__Max_Connections", None),
+        ("VOLNUX_LOG_LEVEL", None),
+    ],
+)
+def test_variable_named_like_ours_is_ignored_with_a_warning(
+    variable: str, guess: str | None
+) -> None:
+    env = {variable: "redis://secret@h/0", "VOLNUX_POOL__MAX_CONNECTIONS": "3"}
+    with structlog.testing.capture_logs() as events:
+        config = load_config(env=env)
+    assert config.pool.max_connections == 3
+    assert config.engine == "memory"
+    assert events == [
+        {
+            "event": "config_env_ignored",
+            "log_level": "warning",
+            "variable": variable,
+            "did_you_mean": guess,
+        }
+    ]
+
+
+def test_our_own_variables_cause_no_warning() -> None:
+    env = {
+        "VOLNUX_URL": "redis://h:6379/0",
+        "VOLNUX_ENGINE": "redis",
+        "VOLNUX_TIMEOUT": "3",
+        "VOLNUX_NAME": "main",
+        "VOLNUX_POOL__MAX_CONNECTIONS": "3",
+        "VOLNUX_CONNECTOR__DB": "2",
+        "PATH": "/bin",
+    }
+    with structlog.testing.capture_logs() as events:
+        load_config(env=env)
+    assert events == []
 
 
 def test_env_url_sets_connector_and_keeps_file_pool_and_namespace(
@@ -556,6 +660,10 @@ def test_hdfs_engine_builds_hdfs_store_backend_with_its_settings(
         "port": 9870,
         "username": "volnux",
         "base_path": "/base/path",
+        "datanode_address": None,
+        "connect_timeout": 2.0,
+        "read_timeout": 10.0,
+        "temp_max_age": 600.0,
         "connection_mode": None,
         "max_connections": 4,
         "connection_timeout": 5.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -252,3 +253,63 @@ def test_every_client_error_class_has_a_translation(hdfs_cluster: Any) -> None:
             translated = connector._translate_exception(error, "probe", read, "s", "k")
             assert isinstance(translated, va.BackendError), cls
             assert translated.schema == "s" and translated.key == "k"
+
+
+def write_stale_temp(raw: hdfs.InsecureClient, directory: str, age_s: float) -> str:
+    """A temporary file as a crashed write leaves it, ``age_s`` seconds old."""
+    path = f"{directory}/.tmp-{uuid.uuid4().hex}"
+    raw.write(path, data=b'{"half":', overwrite=False)
+    raw.set_times(path, modification_time=int((time.time() - age_s) * 1000))
+    return path
+
+
+def test_filter_deletes_temp_files_older_than_ten_minutes(
+    hstore: va.HDFSStoreBackend, raw: hdfs.InsecureClient, base: str
+) -> None:
+    hstore.insert_record("users", "u1", User("u1", "Ada")).get(timeout=T)
+    stale = write_stale_temp(raw, f"{base}/users", 11 * 60)
+    fresh = write_stale_temp(raw, f"{base}/users", 9 * 60)
+    assert hstore.count("users").get(timeout=T) == 1
+    assert every_file(raw, base) == sorted([stale, fresh, f"{base}/users/u1.json"])
+    found = hstore.filter_record("users", User).get(timeout=T)
+    assert [user.id for user in found] == ["u1"]
+    assert every_file(raw, base) == sorted([fresh, f"{base}/users/u1.json"])
+
+
+def test_temp_max_age_sets_the_age_and_none_keeps_every_temp_file(
+    hdfs_cluster: Any, raw: hdfs.InsecureClient, base: str
+) -> None:
+    quick = va.HDFSStoreBackend(
+        port=hdfs_cluster.http_port, base_path=base, temp_max_age=30
+    )
+    never = va.HDFSStoreBackend(
+        port=hdfs_cluster.http_port, base_path=base, temp_max_age=None
+    )
+    try:
+        quick.insert_record("users", "u1", User("u1", "Ada")).get(timeout=T)
+        old = write_stale_temp(raw, f"{base}/users", 3600)
+        never.filter_record("users", User).get(timeout=T)
+        assert old in every_file(raw, base)
+        recent = write_stale_temp(raw, f"{base}/users", 60)
+        quick.filter_record("users", User).get(timeout=T)
+        assert every_file(raw, base) == [f"{base}/users/u1.json"]
+        assert recent not in every_file(raw, base)
+    finally:
+        quick.close()
+        never.close()
+
+
+def test_count_stays_one_request_with_stale_temp_files(
+    hdfs_cluster: Any, raw: hdfs.InsecureClient, base: str
+) -> None:
+    connector = HDFSConnector(port=hdfs_cluster.http_port, base_path=base)
+    connector.connect()
+    try:
+        connector.insert("c", "k", b'{"n":1}', ())
+        stale = write_stale_temp(raw, f"{base}/c", 3600)
+        before = connector.requests_sent
+        assert connector.count("c") == 1
+        assert connector.requests_sent - before == 1
+        assert stale in every_file(raw, base)
+    finally:
+        connector.disconnect()

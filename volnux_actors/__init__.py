@@ -42,6 +42,7 @@ from volnux_actors.errors import (
     WriteTimeoutError,
 )
 from volnux_actors.records import BackendIntegrationMixin
+from volnux_actors.secret import Secret
 from volnux_actors.stores import (
     HDFSStoreBackend,
     InMemoryKeyValueStoreBackend,
@@ -80,6 +81,7 @@ __all__ = [
     "PooledConnectorManager",
     "RedisConnector",
     "RedisStoreBackend",
+    "Secret",
     "SerializationError",
     "SingleConnectorManager",
     "StoreClosedError",

@@ -36,6 +36,7 @@ or URL and the key. Passwords never appear in a repr, a message or a log.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import os
 import sys
@@ -85,12 +86,21 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class HDFSSettings:
-    """The WebHDFS endpoint of the namenode and the directory of the store."""
+    """The WebHDFS endpoint of the namenode and the directory of the store.
+
+    ``datanode_address`` replaces the host datanodes redirect to;
+    ``temp_max_age`` is the age in seconds past which ``filter_record``
+    deletes the temporary files of crashed writes.
+    """
 
     host: str = "127.0.0.1"
     port: int = 9870
     username: str | None = None
     base_path: str = "/volnux"
+    datanode_address: str | None = None
+    connect_timeout: float | None = 2.0
+    read_timeout: float | None = 10.0
+    temp_max_age: float | None = 600.0
 
 
 ConnectorSettings = MemorySettings | RedisSettings | HDFSSettings
@@ -104,7 +114,10 @@ _SETTINGS: dict[str, type[ConnectorSettings]] = {
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """How the store holds its connections (None mode: the engine's choice)."""
+    """How the store holds its connections (None mode: the engine's choice).
+
+    ``max_connections`` defaults to 10, and to 8 for the hdfs engine.
+    """
 
     connection_mode: str | None = None
     max_connections: int = 10
@@ -191,6 +204,7 @@ class _State:
 
 
 _TOP_KEYS = ("engine", "timeout", "name", "connector", "pool")
+_ENGINE_POOL_DEFAULTS: dict[str, dict[str, Any]] = {"hdfs": {"max_connections": 8}}
 _TOP_SETTINGS = {"timeout": float | None, "name": str | None}
 _ENV_NAMES = {"VOLNUX_URL", "VOLNUX_ENGINE", "VOLNUX_TIMEOUT", "VOLNUX_NAME"}
 
@@ -223,7 +237,7 @@ def _apply_file(state: _State, path: Path) -> None:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise ConfigurationError(
             f"cannot read configuration file {path}: {error.strerror or error}"
@@ -256,6 +270,7 @@ def _apply_url(state: _State, url: str, label: str) -> None:
 
 
 def _apply_env(state: _State, env: Mapping[str, str]) -> None:
+    _warn_unused(env)
     values = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and v != ""}
     url = values.get("VOLNUX_URL")
     if url is not None:
@@ -292,6 +307,29 @@ def _apply_env(state: _State, env: Mapping[str, str]) -> None:
         state.sources.append("environment")
 
 
+def _warn_unused(env: Mapping[str, str]) -> None:
+    """Log ``config_env_ignored`` for a variable named like ours that is not."""
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or name in _ENV_NAMES:
+            continue
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            continue
+        log.warning("config_env_ignored", variable=name, did_you_mean=_env_guess(upper))
+
+
+def _env_guess(name: str) -> str | None:
+    """The variable the user probably meant by ``name`` (in capitals)."""
+    for section in ("CONNECTOR", "POOL"):
+        single = f"{ENV_PREFIX}{section}_"
+        if name.startswith(single) and not name.startswith(f"{single}_"):
+            return f"{single}_{name[len(single) :]}"
+    if name in _ENV_NAMES:
+        return name
+    close = difflib.get_close_matches(name, sorted(_ENV_NAMES), n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
 def _apply_arguments(state: _State, url: str | None, engine: str | None) -> None:
     if url is not None:
         _apply_url(state, url, "url")
@@ -317,6 +355,10 @@ def _finish(state: _State) -> StoreConfig:
         )
     connector = _build(_SETTINGS[engine], state.connector, f"engine {engine!r}")
     pool = _build(PoolSettings, state.pool, "[pool]")
+    defaults = _ENGINE_POOL_DEFAULTS.get(engine, {})
+    pool = dataclasses.replace(
+        pool, **{k: v for k, v in defaults.items() if k not in state.pool}
+    )
     top = {key: _coerce(v, _TOP_SETTINGS[key], key) for key, v in state.top.items()}
     _check_ranges(connector, state.connector)
     _check_ranges(pool, state.pool)
@@ -395,9 +437,17 @@ def _check_ranges(settings: object, values: dict[str, _Value]) -> None:
         "base_path": (lambda v: v.startswith("/"), "an absolute path (from /)"),
         "host": (lambda v: v != "", "a host name or address"),
     }
-    for name in ("socket_timeout", "socket_connect_timeout", "connection_timeout"):
+    for name in (
+        "socket_timeout",
+        "socket_connect_timeout",
+        "connection_timeout",
+        "idle_timeout",
+        "connect_timeout",
+        "read_timeout",
+        "temp_max_age",
+    ):
         checks[name] = (lambda v: v > 0, "more than 0 seconds")
-    checks["idle_timeout"] = checks["connection_timeout"]
+    checks["datanode_address"] = (lambda v: v != "", "a host name or address")
     checks["health_check_after"] = (lambda v: v >= 0, "0 or more seconds")
     for key, value in values.items():
         test = checks.get(key)
@@ -410,7 +460,7 @@ def _check_ranges(settings: object, values: dict[str, _Value]) -> None:
 
 def _check_ranges_top(top: dict[str, Any], values: dict[str, _Value]) -> None:
     timeout = top.get("timeout")
-    if timeout is not None and timeout <= 0:
+    if timeout is not None and not timeout > 0:
         where = values["timeout"].where
         raise ConfigurationError(f"{where}: timeout must be more than 0 seconds")
 

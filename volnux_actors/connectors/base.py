@@ -11,6 +11,7 @@ from supervisors import ConnectionMode
 from volnux_actors import messages as m
 from volnux_actors.connectors.errors import already_exist_many
 from volnux_actors.errors import ObjectDoesNotExist, StoreError
+from volnux_actors.secret import Secret
 
 
 class BackendConnectorBase(abc.ABC):
@@ -31,13 +32,13 @@ class BackendConnectorBase(abc.ABC):
         host: str | None = None,
         port: int | None = None,
         username: str | None = None,
-        password: str | None = None,
+        password: str | Secret | None = None,
         db: str | int | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.username = username
-        self._password = password
+        self._password = Secret.wrap(password)
         self.db = db
         self._handlers: dict[type[m.Message], Callable[[Any], Any]] = {
             m.Exists: lambda msg: self.exists(msg.schema, msg.key),
@@ -59,7 +60,8 @@ class BackendConnectorBase(abc.ABC):
 
     @property
     def password(self) -> str | None:
-        return self._password
+        """The password in plain text, for the client library; else None."""
+        return None if self._password is None else self._password.reveal()
 
     def __repr__(self) -> str:
         # Never shows the password.

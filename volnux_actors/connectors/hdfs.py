@@ -16,6 +16,7 @@ cluster.
 from __future__ import annotations
 
 import posixpath
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import urllib3
 from hdfs import InsecureClient
 from hdfs.util import HdfsError
 
+from volnux_actors import checks
 from volnux_actors import messages as m
 from volnux_actors.connectors.base import BackendConnectorBase
 from volnux_actors.connectors.errors import already_exists, does_not_exist
@@ -136,7 +138,13 @@ class _Failed(Exception):
 
 
 class HDFSConnector(BackendConnectorBase):
-    """Owns one WebHDFS session (namenode plus datanode connections)."""
+    """Owns one WebHDFS session (namenode plus datanode connections).
+
+    A write that dies between creating its temporary file and renaming it
+    leaves a ``.tmp-*`` file behind. Listing a schema for ``filter_record``
+    deletes those older than ``temp_max_age`` seconds (None: never), so a
+    write slower than that would lose its file and fail.
+    """
 
     def __init__(
         self,
@@ -147,21 +155,36 @@ class HDFSConnector(BackendConnectorBase):
         db: str | int | None = None,
         *,
         base_path: str = "/volnux",
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
+        connect_timeout: float | None = 2.0,
+        read_timeout: float | None = 10.0,
         datanode_address: str | None = None,
+        temp_max_age: float | None = 600.0,
     ) -> None:
-        super().__init__(host, port, username, password, db)
-        if not base_path.startswith("/"):
+        owner = type(self).__name__
+        super().__init__(
+            checks.text(host, "host", owner),
+            checks.port(port, owner),
+            checks.text(username, "username", owner, optional=True),
+            password,
+            db,
+        )
+        if not isinstance(base_path, str) or not base_path.startswith("/"):
             raise ConfigurationError(
-                f"base_path {base_path!r} must be absolute (start with /)"
+                f"{owner}: base_path must be an absolute path (from /), got "
+                f"{base_path!r}"
             )
         self.base_path = posixpath.normpath(base_path)
-        self.timeout = (connect_timeout, read_timeout)
-        self.datanode_address = datanode_address
+        self.timeout = (
+            checks.timeout(connect_timeout, "connect_timeout", owner),
+            checks.timeout(read_timeout, "read_timeout", owner),
+        )
+        self.datanode_address = checks.text(
+            datanode_address, "datanode_address", owner, optional=True
+        )
+        self.temp_max_age = checks.timeout(temp_max_age, "temp_max_age", owner)
         self._client: Any = None
         self._datanode: tuple[urllib3.HTTPConnectionPool, str] | None = None
-        self._handlers[ListFiles] = lambda msg: self.list_files(msg.schema)
+        self._handlers[ListFiles] = lambda msg: self.list_files(msg.schema, sweep=True)
         self._handlers[ReadFile] = lambda msg: self.read_file(msg.schema, msg.name)
 
     @property
@@ -425,8 +448,12 @@ class HDFSConnector(BackendConnectorBase):
         if not response.json().get("boolean", False):
             raise does_not_exist(schema, key)
 
-    def list_files(self, schema: str) -> list[str]:
-        """Record file names of ``schema``, in one LISTSTATUS request."""
+    def list_files(self, schema: str, *, sweep: bool = False) -> list[str]:
+        """Record file names of ``schema``, in one LISTSTATUS request.
+
+        With ``sweep``, temporary files older than ``temp_max_age`` are
+        deleted too, best-effort, one request each.
+        """
         what = f"listing of schema {schema!r}"
         try:
             response = self._call(
@@ -437,18 +464,35 @@ class HDFSConnector(BackendConnectorBase):
                 return []
             raise self._translate_failure(failure, what, schema, None) from None
         statuses = response.json()["FileStatuses"]["FileStatus"]
+        if sweep:
+            self._sweep(schema, statuses)
         return [
             status["pathSuffix"]
             for status in statuses
             if status.get("type") == "FILE" and is_record_file(status["pathSuffix"])
         ]
 
+    def _sweep(self, schema: str, statuses: list[dict[str, Any]]) -> None:
+        """Delete the temporary files that crashed writes left behind."""
+        if self.temp_max_age is None:
+            return
+        oldest = (time.time() - self.temp_max_age) * 1000
+        for status in statuses:
+            name = str(status.get("pathSuffix", ""))
+            changed = status.get("modificationTime")
+            if (
+                name.startswith(".tmp-")
+                and isinstance(changed, int | float)
+                and changed < oldest
+            ):
+                self._discard(self._path(schema, name))
+
     def count(self, schema: str) -> int:
         return len(self.list_files(schema))
 
     def scan(self, schema: str) -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = []
-        for name in self.list_files(schema):
+        for name in self.list_files(schema, sweep=True):
             item = self.read_file(schema, name)
             if item is not None:
                 found.append(item)

@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.connection import Connection
 from redis.retry import Retry
 
+from volnux_actors import checks
 from volnux_actors import messages as m
 from volnux_actors.connectors import redis_scripts as scripts
 from volnux_actors.connectors.base import BackendConnectorBase
@@ -33,13 +34,15 @@ from volnux_actors.connectors.errors import (
     already_exists,
     does_not_exist,
 )
-from volnux_actors.connectors.redis_errors import translate
+from volnux_actors.connectors.redis_errors import translate, translate_connect
 from volnux_actors.errors import (
+    ConfigurationError,
     OperationTimeoutError,
     OutcomeUnknownError,
     StoreError,
     WriteTimeoutError,
 )
+from volnux_actors.secret import Secret
 
 _LINK_ERRORS = (rx.ConnectionError, rx.TimeoutError, OSError)
 
@@ -58,7 +61,7 @@ class RedisConnector(BackendConnectorBase):
         port: int = 6379,
         db: int = 0,
         username: str | None = None,
-        password: str | None = None,
+        password: str | Secret | None = None,
         *,
         namespace: str = "volnux",
         socket_timeout: float | None = 5.0,
@@ -66,12 +69,28 @@ class RedisConnector(BackendConnectorBase):
         health_check_after: float = 1.0,
         client_name: str = "volnux-actors",
     ) -> None:
-        super().__init__(host, port, username, password, db)
-        self.namespace = namespace
-        self.socket_timeout = socket_timeout
-        self.socket_connect_timeout = socket_connect_timeout
-        self.health_check_after = health_check_after
-        self.client_name = client_name
+        owner = type(self).__name__
+        if password is not None and not isinstance(password, str | Secret):
+            raise ConfigurationError(
+                f"{owner}: password must be a string or None, got "
+                f"{type(password).__name__}"
+            )
+        super().__init__(
+            checks.text(host, "host", owner),
+            checks.port(port, owner),
+            checks.text(username, "username", owner, optional=True),
+            password,
+            checks.count(db, "db", owner, 0),
+        )
+        self.namespace = checks.text(namespace, "namespace", owner)
+        self.socket_timeout = checks.timeout(socket_timeout, "socket_timeout", owner)
+        self.socket_connect_timeout = checks.timeout(
+            socket_connect_timeout, "socket_connect_timeout", owner
+        )
+        self.health_check_after = checks.seconds(
+            health_check_after, "health_check_after", owner
+        )
+        self.client_name = checks.text(client_name, "client_name", owner)
         self._conn: Connection | None = None
         self._last_used = 0.0
         self.connections_lost = 0
@@ -100,7 +119,8 @@ class RedisConnector(BackendConnectorBase):
             _load_scripts(conn)
         except (rx.RedisError, OSError) as error:
             conn.disconnect()
-            raise translate(error, f"connecting to {self._where()}") from error
+            what = f"connecting to {self._where()}"
+            raise translate_connect(error, what, self.db) from error
         self._conn = conn
         self._last_used = time.monotonic()
 

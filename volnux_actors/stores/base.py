@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -14,11 +15,12 @@ from supervisors import (
     Future,
     PoolStats,
 )
-from volnux_actors import codec
+from volnux_actors import checks, codec
 from volnux_actors import messages as m
 from volnux_actors.connectors.base import BackendConnectorBase
 from volnux_actors.errors import (
     STORE_ERRORS,
+    ConfigurationError,
     InvalidFilterError,
     SerializationError,
     StoreError,
@@ -46,8 +48,11 @@ class KeyValueStoreBackendBase:
     seconds (default: the store's ``timeout``); a call that has not run when
     it passes is dropped unsent.
 
-    A store is a context manager; :meth:`close` drains in-flight calls and
-    stops every connection.
+    A store checks its settings when it is built, raising
+    :class:`ConfigurationError` for a wrong one (it builds one connector to
+    do so, which connects nothing); it connects on the first call. A store
+    is a context manager; :meth:`close` drains in-flight calls and stops
+    every connection.
     """
 
     connector_klass: ClassVar[type[BackendConnectorBase]]
@@ -64,18 +69,33 @@ class KeyValueStoreBackendBase:
         name: str | None = None,
         **manager_options: Any,
     ) -> None:
-        self.timeout = timeout
-        self._manager: ConnectorManagerBase = ConnectorManagerFactory.create_manager(
-            self.connector_klass,
-            self.connector_config(),
-            connection_mode,
-            max_connections=max_connections,
-            connection_timeout=connection_timeout,
-            idle_timeout=idle_timeout,
-            name=name,
-            errors=STORE_ERRORS,
-            **manager_options,
-        )
+        owner = type(self).__name__
+        self.timeout = checks.timeout(timeout, "timeout", owner)
+        unknown = sorted(set(manager_options) - _MANAGER_OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"{owner}: unknown setting(s) {', '.join(unknown)}"
+            )
+        config = self.connector_config()
+        self.connector_klass(**config)
+        try:
+            self._manager = ConnectorManagerFactory.create_manager(
+                self.connector_klass,
+                config,
+                _mode(connection_mode, owner),
+                max_connections=checks.count(
+                    max_connections, "max_connections", owner, 1
+                ),
+                connection_timeout=checks.timeout(
+                    connection_timeout, "connection_timeout", owner
+                ),
+                idle_timeout=checks.timeout(idle_timeout, "idle_timeout", owner),
+                name=checks.text(name, "name", owner, optional=True),
+                errors=STORE_ERRORS,
+                **manager_options,
+            )
+        except ValueError as error:
+            raise ConfigurationError(f"{owner}: {error}") from error
 
     def connector_config(self) -> dict[str, Any]:
         """Keyword arguments for ``connector_klass``; one connector each."""
@@ -380,6 +400,27 @@ class KeyValueStoreBackendBase:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._manager.name}>"
+
+
+_MANAGER_OPTIONS = frozenset(
+    name
+    for name, parameter in inspect.signature(
+        ConnectorManagerBase.__init__
+    ).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "errors"
+)
+
+
+def _mode(mode: Any, owner: str) -> ConnectionMode | None:
+    if mode is None or isinstance(mode, ConnectionMode):
+        return mode
+    choices = [m.value for m in ConnectionMode]
+    if mode not in choices:
+        raise ConfigurationError(
+            f"{owner}: connection_mode must be one of {', '.join(choices)} or "
+            f"None, got {mode!r}"
+        )
+    return ConnectionMode(mode)
 
 
 def _deadline(timeout: Any) -> float | None:

@@ -11,6 +11,8 @@ from volnux_actors.connectors.hdfs import HDFSConnector, ListFiles, ReadFile
 from volnux_actors.errors import STORE_ERRORS
 from volnux_actors.stores.base import KeyValueStoreBackendBase
 
+DEFAULT_MAX_CONNECTIONS = 8
+
 
 class HDFSStoreBackend(KeyValueStoreBackendBase):
     """Records as ``<base_path>/<schema>/<key>.json`` files on HDFS.
@@ -19,7 +21,9 @@ class HDFSStoreBackend(KeyValueStoreBackendBase):
     Hadoop 3). ``datanode_address`` replaces the host datanodes redirect
     to, for clusters whose datanode names do not resolve from here.
     ``filter_record`` lists the schema in one request and reads its files
-    in parallel over the pool's connections.
+    in parallel over the pool's connections; it also deletes the temporary
+    files of writes that died more than ``temp_max_age`` seconds ago (10
+    minutes; None: never). The pool holds up to 8 connections by default.
 
     A reader sees a whole record, old or new, never a partial file. An
     update racing with a delete of the same key may bring the record back.
@@ -34,21 +38,23 @@ class HDFSStoreBackend(KeyValueStoreBackendBase):
         username: str | None = "volnux",
         base_path: str = "/volnux",
         *,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
+        connect_timeout: float | None = 2.0,
+        read_timeout: float | None = 10.0,
         datanode_address: str | None = None,
+        temp_max_age: float | None = 600.0,
         **options: Any,
     ) -> None:
         self._connector_config: dict[str, Any] = {
             "host": host,
-            "port": int(port),
+            "port": port,
             "username": username,
             "base_path": base_path,
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
             "datanode_address": datanode_address,
+            "temp_max_age": temp_max_age,
         }
-        options.setdefault("max_connections", 8)
+        options.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
         # WebHDFS has no pipelining: a batch would only serialise calls on
         # one connection. Hand out one call at a time, to every free actor.
         options.setdefault("batch_size", 1)

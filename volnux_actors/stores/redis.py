@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from volnux_actors.connectors.redis import RedisConnector
+from volnux_actors.secret import Secret
 from volnux_actors.stores.base import KeyValueStoreBackendBase
 
 
@@ -14,6 +15,9 @@ class RedisStoreBackend(KeyValueStoreBackendBase):
     Insert is ``HSETNX``, update a server-side script that writes only an
     existing field, delete ``HDEL``: each is atomic on the server, so twenty
     threads inserting one key see exactly one success.
+
+    The password is kept as a :class:`~volnux_actors.secret.Secret`: it
+    shows as ``***`` in every repr and is revealed only to redis-py.
     """
 
     connector_klass = RedisConnector
@@ -24,7 +28,7 @@ class RedisStoreBackend(KeyValueStoreBackendBase):
         port: int = 6379,
         db: int = 0,
         username: str | None = None,
-        password: str | None = None,
+        password: str | Secret | None = None,
         *,
         namespace: str = "volnux",
         socket_timeout: float | None = 5.0,
@@ -34,10 +38,10 @@ class RedisStoreBackend(KeyValueStoreBackendBase):
     ) -> None:
         self._connector_config: dict[str, Any] = {
             "host": host,
-            "port": int(port),
-            "db": int(db),
+            "port": port,
+            "db": db,
             "username": username,
-            "password": password,
+            "password": Secret.wrap(password),
             "namespace": namespace,
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
