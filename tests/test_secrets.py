@@ -107,8 +107,17 @@ def test_password_never_shows_in_reprs_vars_stats_errors_or_logs(
                 closed = store.count("users").exception(timeout=T)
                 assert isinstance(closed, va.StoreClosedError)
                 texts += texts_of(closed)
+            fresh_redis.stop()
+            gone = va.RedisStoreBackend(port=fresh_redis.port, password=RIGHT)
+            try:
+                error = gone.count("users").exception(timeout=T)
+                assert isinstance(error, va.BackendUnavailableError)
+                texts += texts_of(error) + shown(gone)
+            finally:
+                gone.close()
     finally:
         structlog.configure(**saved)
+    assert {"connect_failed", "pool_created"} <= {e["event"] for e in events}
     texts.append(repr(events))
     assert len(texts) > 40
     everything = "\n".join(texts)
