@@ -12,6 +12,7 @@ import redis
 
 import volnux_actors as va
 from tests.conftest import wait_until
+from tests.faults.proxy import FaultProxy
 from tests.records_for_tests import User
 from tests.servers_redis import RedisServer
 from volnux_actors.connectors.redis import RedisConnector
@@ -48,6 +49,36 @@ def test_dead_connections_are_never_handed_out_again(redis_clean: RedisServer) -
         assert wait_until(lambda: store.stats().connections_in_use == 0)
     finally:
         store.close()
+
+
+def test_half_a_reply_closes_the_connection_and_is_never_read_again(
+    redis_clean: RedisServer,
+) -> None:
+    # A reply cut half way leaves the rest unread: the connection must go.
+    # A read is sent again on a fresh connection; a write is not, and says
+    # that its outcome is unknown.
+    proxy = FaultProxy(redis_clean.port)
+    store = va.RedisStoreBackend(port=proxy.port, max_connections=1)
+    try:
+        store.insert_record("users", "u1", User("u1", "Ada")).get(timeout=T)
+        proxy.truncate_next_reply = True
+        assert store.get_record("users", User, "u1").get(timeout=T) == User("u1", "Ada")
+        assert proxy.truncate_next_reply is False
+        assert len(proxy.accepted) == 2
+        proxy.truncate_next_reply = True
+        with pytest.raises(va.OutcomeUnknownError) as caught:
+            store.update_record("users", "u1", User("u1", "Bea")).get(timeout=T)
+        error = caught.value
+        assert (error.schema, error.key) == ("users", "u1")
+        assert "may or may not have been applied" in str(error)
+        assert "was not sent again" in str(error)
+        # The server did apply it; the next call runs on a third connection.
+        assert store.get_record("users", User, "u1").get(timeout=T) == User("u1", "Bea")
+        assert len(proxy.accepted) == 3
+        assert store.stats().connections_lost == 2
+    finally:
+        store.close()
+        proxy.close()
 
 
 def test_dead_connection_after_server_restart_is_replaced(

@@ -16,6 +16,9 @@ class FaultProxy:
     (bytes wait in the kernel) until :meth:`resume`; :meth:`cut` resets every
     open connection; with ``refuse`` set, new connections are closed at once.
     ``accepted`` holds the monotonic time of every accepted connection.
+    With ``truncate_next_reply`` set, the next chunk the server sends is
+    forwarded only in part and that connection is then reset: the client
+    holds half a reply.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -23,6 +26,7 @@ class FaultProxy:
         self.port = free_port()
         self.latency = 0.0
         self.refuse = False
+        self.truncate_next_reply = False
         self.accepted: list[float] = []
         self._flowing = threading.Event()
         self._flowing.set()
@@ -64,10 +68,10 @@ class FaultProxy:
                 continue
             with self._lock:
                 self._pairs.append((client, upstream))
-            self._spawn(self._pump, client, upstream)
-            self._spawn(self._pump, upstream, client)
+            self._spawn(self._pump, client, upstream, False)
+            self._spawn(self._pump, upstream, client, True)
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, reply: bool) -> None:
         source.settimeout(0.05)
         while not self._closing.is_set():
             self._flowing.wait()
@@ -82,9 +86,17 @@ class FaultProxy:
             if self.latency:
                 time.sleep(self.latency)
             self._flowing.wait()
+            truncate = False
+            if reply and len(data) > 1:
+                with self._lock:
+                    truncate, self.truncate_next_reply = self.truncate_next_reply, False
             try:
-                sink.sendall(data)
+                sink.sendall(data[: len(data) // 2] if truncate else data)
             except OSError:
+                break
+            if truncate:
+                _reset(source)
+                _reset(sink)
                 break
         for sock in (source, sink):
             try:
@@ -104,15 +116,7 @@ class FaultProxy:
             pairs, self._pairs = self._pairs, []
         for pair in pairs:
             for sock in pair:
-                try:
-                    sock.setsockopt(
-                        socket.SOL_SOCKET,
-                        socket.SO_LINGER,
-                        b"\x01\x00\x00\x00\x00\x00\x00\x00",
-                    )
-                    sock.close()
-                except OSError:
-                    pass
+                _reset(sock)
         return len(pairs)
 
     def close(self) -> None:
@@ -124,3 +128,14 @@ class FaultProxy:
             threads = list(self._threads)
         for thread in threads:
             thread.join(2)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close ``sock`` with a reset (linger 0), not an orderly close."""
+    try:
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
+        sock.close()
+    except OSError:
+        pass

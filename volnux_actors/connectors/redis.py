@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from hiredis import pack_command
+from hiredis import Reader, pack_command
 from redis import exceptions as rx
 from redis.backoff import NoBackoff
 from redis.connection import Connection
@@ -44,7 +44,9 @@ from volnux_actors.errors import (
 )
 from volnux_actors.secret import Secret
 
-_LINK_ERRORS = (rx.ConnectionError, rx.TimeoutError, OSError)
+_NOT_ENOUGH = object()
+"""What the reply parser answers while a reply is still incomplete."""
+_READ_SIZE = 65536
 
 
 class RedisConnector(BackendConnectorBase):
@@ -92,6 +94,7 @@ class RedisConnector(BackendConnectorBase):
         )
         self.client_name = checks.text(client_name, "client_name", owner)
         self._conn: Connection | None = None
+        self._reader: Any = None
         self._last_used = 0.0
         self.connections_lost = 0
 
@@ -122,10 +125,19 @@ class RedisConnector(BackendConnectorBase):
             what = f"connecting to {self._where()}"
             raise translate_connect(error, what, self.db) from error
         self._conn = conn
+        # Replies are read with a parser of our own, straight off the socket:
+        # redis-py's per-reply path costs more than the parse itself. Its own
+        # parser has nothing buffered once the handshake above is answered.
+        self._reader = Reader(
+            protocolError=rx.InvalidResponse,
+            replyError=conn._parser.parse_error,
+            notEnoughData=_NOT_ENOUGH,
+        )
         self._last_used = time.monotonic()
 
     def disconnect(self) -> None:
         conn, self._conn = self._conn, None
+        self._reader = None
         if conn is not None:
             conn.disconnect()
 
@@ -250,26 +262,48 @@ class RedisConnector(BackendConnectorBase):
     def _exchange(
         self, commands: list[tuple[Any, ...]]
     ) -> tuple[list[Any], BaseException | None]:
-        """Send ``commands`` in one write; read replies until one fails."""
+        """Send ``commands`` in one write; read replies until one fails.
+
+        Error replies come back as exception instances, one per command.
+        The second item is the failure of the link (or of the protocol)
+        that stopped the exchange, after which the connection is unusable:
+        the caller drops it, so a partial reply is never read by a later
+        call.
+        """
         conn = self._conn
         assert conn is not None
+        sock = conn._sock
+        reader = self._reader
         replies: list[Any] = []
+        if sock is None or reader is None:
+            return replies, rx.ConnectionError(f"not connected to {self._where()}")
+        wanted = len(commands)
         try:
-            packed = b"".join(map(pack_command, commands))
-            conn.send_packed_command([packed], check_health=False)
-        except _LINK_ERRORS as error:
+            sock.sendall(b"".join(map(pack_command, commands)))
+            while True:
+                reply = reader.gets()
+                while reply is not _NOT_ENOUGH:
+                    replies.append(reply)
+                    if len(replies) == wanted:
+                        self._last_used = time.monotonic()
+                        return replies, None
+                    reply = reader.gets()
+                data = sock.recv(_READ_SIZE)
+                if not data:
+                    raise rx.ConnectionError(f"{self._where()} closed the connection")
+                reader.feed(data)
+        except TimeoutError as error:
+            timeout = rx.TimeoutError(
+                f"no answer from {self._where()} within {self.socket_timeout}s"
+            )
+            timeout.__cause__ = error
+            return replies, timeout
+        except OSError as error:
+            return replies, rx.ConnectionError(
+                f"connection to {self._where()} failed: {error}"
+            )
+        except (rx.ConnectionError, rx.InvalidResponse) as error:
             return replies, error
-        for _ in commands:
-            try:
-                replies.append(conn.read_response())
-            except rx.ResponseError as error:
-                replies.append(error)
-            except _LINK_ERRORS as error:
-                # redis-py closes a socket whose read failed part way, so a
-                # partial reply can never be read by a later call.
-                return replies, error
-        self._last_used = time.monotonic()
-        return replies, None
 
     def _unknown(self, message: m.Message, error: BaseException) -> StoreError:
         cls = (
