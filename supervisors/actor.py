@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
 log = get_logger("supervisors")
 
-_local = threading.local()
+
+class _ThreadState(threading.local):
+    # A class attribute: threads that never set it read None without the
+    # cost of a failed attribute lookup on every call.
+    worker: ConnectorActor | None = None
+
+
+_local = _ThreadState()
 
 
 class Connector(Protocol):
@@ -99,8 +106,7 @@ class Job:
 
 def current_worker() -> ConnectorActor | None:
     """The connector actor running on this thread, if any."""
-    worker: ConnectorActor | None = getattr(_local, "worker", None)
-    return worker
+    return _local.worker
 
 
 class _Run:

@@ -7,7 +7,7 @@ import weakref
 from _thread import TIMEOUT_MAX, allocate_lock
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from supervisors.errors import DEFAULT_ERRORS, ErrorKinds
 from supervisors.logs import get_logger
@@ -18,8 +18,19 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 _PENDING = object()
+_MUTEXES = tuple(allocate_lock() for _ in range(64))
+"""Short-held locks shared by all futures, picked by the future's address.
+
+A future guards its completion with one of these rather than a lock of its
+own: every call allocates one object fewer for the garbage collector to
+walk, and the hold is a few instructions, so sharing costs nothing.
+"""
 ROUND = 32
 """How many awaiting tasks one turn of an event loop wakes at most."""
+
+
+class DeadlockGuard(Protocol):
+    def waits_on_itself(self) -> bool: ...
 
 
 class Future(Generic[T]):
@@ -42,25 +53,35 @@ class Future(Generic[T]):
         "_guard",
         "_lock",
         "_started",
+        "_task_waiter",
         "_value",
         "_waiter",
+        "_waker",
     )
+
+    # Each call creates a future, and many are alive at once, so a future
+    # holds few objects the cyclic garbage collector must walk: no list
+    # until a callback is added, and the first asyncio task that awaits it
+    # is kept in two slots (its loop's waker and the asyncio future it
+    # waits on) rather than in a closure.
 
     def __init__(self, errors: ErrorKinds = DEFAULT_ERRORS) -> None:
         # Waiters block on ``_waiter``, a plain lock held from birth until
         # completion: releasing it is one C call, where an Event's notify
         # runs Python code for every waiter. Each waiter that gets through
         # releases it again for the next one.
-        self._lock = allocate_lock()
+        self._lock = _MUTEXES[(id(self) >> 4) & 63]
         self._waiter = allocate_lock()
         self._waiter.acquire()
         self._done = False
         self._started = False
         self._value: Any = _PENDING
         self._error: BaseException | None = None
-        self._callbacks: list[Callable[[Future[T]], None]] = []
+        self._callbacks: list[Any] | None = None
         self._errors = errors
-        self._guard: Callable[[], bool] | None = None
+        self._guard: DeadlockGuard | None = None
+        self._waker: _LoopWaker | None = None
+        self._task_waiter: asyncio.Future[T] | None = None
 
     @classmethod
     def completed(cls, value: T, errors: ErrorKinds = DEFAULT_ERRORS) -> Future[T]:
@@ -124,22 +145,29 @@ class Future(Generic[T]):
             self._value = value
             self._error = error
             self._done = True
-            callbacks, self._callbacks = self._callbacks, []
+            callbacks, self._callbacks = self._callbacks, None
+            waker = self._waker
             # The guard refers back to the job that holds this future: drop
             # it so that a finished call is freed at once, not by the cyclic
             # garbage collector.
             self._guard = None
             self._waiter.release()
-        for callback in callbacks:
-            _run_callback(callback, self)
+        if waker is not None:
+            waker.push(self)
+        if callbacks is not None:
+            for callback in callbacks:
+                if type(callback) is tuple:
+                    callback[0].push((callback[1], self))
+                else:
+                    _run_callback(callback, self)
         return True
 
-    def set_deadlock_guard(self, guard: Callable[[], bool] | None) -> None:
+    def set_deadlock_guard(self, guard: DeadlockGuard | None) -> None:
         """Install a check run by :meth:`get` before it blocks.
 
-        The check returns True when the calling thread is the only one that
-        could complete this future; ``get`` then raises at once instead of
-        waiting for ever.
+        ``guard.waits_on_itself()`` returns True when the calling thread is
+        the only one that could complete this future; ``get`` then raises at
+        once instead of waiting for ever.
         """
         self._guard = guard
 
@@ -151,7 +179,7 @@ class Future(Generic[T]):
         """
         if not self._done:
             guard = self._guard
-            if guard is not None and guard():
+            if guard is not None and guard.waits_on_itself():
                 raise self._errors.deadlock(
                     "this thread is the actor that must complete the future it "
                     "waits on; call the store directly instead of waiting"
@@ -183,7 +211,10 @@ class Future(Generic[T]):
         """Run ``callback(self)`` once completed (at once if already done)."""
         with self._lock:
             if not self._done:
-                self._callbacks.append(callback)
+                if self._callbacks is None:
+                    self._callbacks = [callback]
+                else:
+                    self._callbacks.append(callback)
                 return
         _run_callback(callback, self)
 
@@ -206,14 +237,25 @@ class Future(Generic[T]):
     def __await__(self) -> Generator[Any, None, T]:
         if not self._done:
             loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
+            waiter: asyncio.Future[T] = loop.create_future()
             waker = _wakers.get(loop)
             if waker is None:
                 waker = _wakers[loop] = _LoopWaker(loop)
-            push = waker.push
-            self.add_done_callback(lambda _: push(waiter))
-            yield from waiter.__await__()
-        return self.get()
+            with self._lock:
+                queued = not self._done
+                if queued:
+                    if self._waker is None:
+                        self._waker = waker
+                        self._task_waiter = waiter
+                    elif self._callbacks is None:
+                        self._callbacks = [(waker, waiter)]
+                    else:
+                        self._callbacks.append((waker, waiter))
+            if queued:
+                # The loop's waker hands this future's outcome to ``waiter``
+                # on the loop's thread; the task resumes straight from it.
+                return waiter.__await__()
+        return _outcome(self)
 
     def __repr__(self) -> str:
         if not self._done:
@@ -236,6 +278,11 @@ def _run_callback(callback: Callable[[Future[Any]], None], future: Future[Any]) 
         )
 
 
+def _outcome(future: Future[T]) -> Generator[Any, None, T]:
+    return future.get()
+    yield  # a generator that ends at once, for an already completed future
+
+
 class _LoopWaker:
     """Wakes the tasks of one event loop whose futures completed.
 
@@ -246,16 +293,18 @@ class _LoopWaker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.pending: deque[asyncio.Future[None]] = deque()
+        # A completed Future whose first awaiting task waits here, or a
+        # (asyncio future, Future) pair for any further task awaiting it.
+        self.pending: deque[Any] = deque()
         self.lock = allocate_lock()
         self.scheduled = False
 
-    def push(self, waiter: asyncio.Future[None]) -> None:
+    def push(self, item: Any) -> None:
         # ``scheduled`` is read and written under the lock, and deliver()
         # clears it only after seeing the deque empty under the same lock,
         # so no pushed waiter is left without a delivery scheduled.
         with self.lock:
-            self.pending.append(waiter)
+            self.pending.append(item)
             if self.scheduled:
                 return
             self.scheduled = True
@@ -272,9 +321,24 @@ class _LoopWaker:
         for _ in range(ROUND):
             if not pending:
                 break
-            waiter = pending.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            item = pending.popleft()
+            if type(item) is tuple:
+                waiter, future = item
+            else:
+                future = item
+                waiter, future._task_waiter = future._task_waiter, None
+                future._waker = None
+            if waiter is None or waiter.done():
+                continue  # the task was cancelled
+            error = future._error
+            if error is None:
+                waiter.set_result(future._value)
+                continue
+            try:
+                waiter.set_exception(error)
+            except TypeError:
+                # asyncio refuses some exception types (StopIteration).
+                waiter.set_exception(RuntimeError(repr(error)))
         with self.lock:
             if not pending:
                 self.scheduled = False

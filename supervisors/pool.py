@@ -177,7 +177,7 @@ class ConnectorManagerBase:
             timeout = None  # an infinite (or NaN) deadline is no deadline
         deadline = None if timeout is None else now + timeout
         job = Job(self, message, future, deadline, transform, _route_key(message))
-        future.set_deadlock_guard(job.waits_on_itself)
+        future.set_deadlock_guard(job)
         with self._lock:
             if self._closed:
                 error: Exception = self._error(

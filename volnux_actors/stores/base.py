@@ -218,10 +218,7 @@ class KeyValueStoreBackendBase:
         except StoreError as error:
             return self._failed(error)
 
-        def build(raw: bytes) -> R:
-            return instantiate(klass, codec.loads(raw, schema, key), schema, key)
-
-        return self._send(m.Get(schema, key), timeout, build)
+        return self._send(m.Get(schema, key), timeout, _Build(klass, schema, key))
 
     def reload_record(
         self, schema_name: str, record: R, *, timeout: float | None = None
@@ -421,6 +418,25 @@ def _mode(mode: Any, owner: str) -> ConnectionMode | None:
             f"None, got {mode!r}"
         )
     return ConnectionMode(mode)
+
+
+class _Build:
+    """Turns a stored payload into a record of ``klass`` (on the actor).
+
+    A small object rather than a closure: one call, one object for the
+    garbage collector instead of a function and its cells.
+    """
+
+    __slots__ = ("key", "klass", "schema")
+
+    def __init__(self, klass: type[Any], schema: str, key: str) -> None:
+        self.klass = klass
+        self.schema = schema
+        self.key = key
+
+    def __call__(self, raw: bytes) -> Any:
+        schema, key = self.schema, self.key
+        return instantiate(self.klass, codec.loads(raw, schema, key), schema, key)
 
 
 def _deadline(timeout: Any) -> float | None:
