@@ -138,6 +138,10 @@ class ConnectorActor(pykka.ThreadingActor):
         self.local: deque[Job] = deque()
         self.current: list[Job] = []
         self.thread: threading.Thread | None = None
+        # Held except while the pool wakes this actor from a linger.
+        self.nudge = threading.Lock()
+        self.nudge.acquire()
+        self.linger_target = 0
         self.connect_failures = 0
         self.next_connect_at = 0.0
         self.last_connect_error: BaseException | None = None
@@ -247,6 +251,10 @@ class ConnectorActor(pykka.ThreadingActor):
             log.info("reconnected", actor=self.name, attempts=self.connect_failures)
         else:
             log.debug("connected", actor=self.name)
+        # Held except while the pool wakes this actor from a linger.
+        self.nudge = threading.Lock()
+        self.nudge.acquire()
+        self.linger_target = 0
         self.connect_failures = 0
         self.next_connect_at = 0.0
         self.last_connect_error = None

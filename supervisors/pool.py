@@ -92,6 +92,7 @@ class ConnectorManagerBase:
         reconnect_backoff: Backoff | None = None,
         batch_size: int = 64,
         stall_timeout: float | None = 0.02,
+        linger: float | None = 0.0003,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -106,6 +107,7 @@ class ConnectorManagerBase:
         self.errors = errors
         self.batch_size = batch_size
         self.stall_timeout = stall_timeout
+        self.linger = linger if linger and linger > 0 else None
         self.reconnect_backoff = reconnect_backoff or Backoff(
             first=0.0, base=0.05, cap=1.0, jitter=0.5
         )
@@ -134,6 +136,7 @@ class ConnectorManagerBase:
         self._wait_timer_armed = False
         self._reaper_armed = False
         self._rescue_armed = False
+        self._lingering: ConnectorActor | None = None
         self._progress = 0.0
         self._opened = 0
         self._reaped = 0
@@ -162,7 +165,7 @@ class ConnectorManagerBase:
         ``direct`` is False (work fanned out from a callback, which nobody
         on this thread waits for).
         """
-        if os.getpid() != self._pid:
+        if _FORK_CHECK and os.getpid() != self._pid:
             self._after_fork()
         worker = current_worker()
         if direct and worker is not None and worker.manager is self:
@@ -222,6 +225,12 @@ class ConnectorManagerBase:
                 return None, False, []
         if self._queue or self._batching_locked(now):
             self._enqueue_locked(job, now)
+            lingering = self._lingering
+            if lingering is not None and len(self._queue) >= lingering.linger_target:
+                # The callers the actor just answered are back: wake it.
+                self._lingering = None
+                lingering.nudge.release()
+                return None, False, []
             return self._spill_locked(now)
         worker, fresh = self._free_worker_locked()
         if worker is None:
@@ -335,6 +344,14 @@ class ConnectorManagerBase:
     # -- called from actor threads -------------------------------------
 
     def _next_batch(self, worker: ConnectorActor, done: list[Job]) -> list[Job]:
+        """The actor's next batch; an empty one means it is now idle.
+
+        An actor that just answered several callers, and finds nothing
+        waiting, lingers up to ``linger`` seconds for them to call again
+        (it is woken as soon as as many calls are waiting): they then share
+        one batch instead of one caller waking the actor alone, which costs
+        a thread hand-off per call.
+        """
         batch: list[Job] = []
         limit = self.batch_size
         with self._lock:
@@ -347,20 +364,47 @@ class ConnectorManagerBase:
                         owner[1] -= 1
                         if owner[1] <= 0:
                             del affinity[key]
-            local = worker.local
-            while local and len(batch) < limit:
-                batch.append(local.popleft())
-            self._drain_locked(worker, batch, limit)
-            now = time.monotonic()
-            self._progress = now
-            if not batch:
-                worker.busy = False
-                worker.idle_since = now
-                if worker in self._workers:
-                    self._idle.append(worker)
-                if self._closed:
-                    self._drained.notify_all()
+            self._gather_locked(worker, batch, limit)
+            linger = self.linger
+            if (
+                batch
+                or linger is None
+                or len(done) < 2
+                or self._closed
+                or self._lingering is not None
+            ):
+                self._settle_locked(worker, batch)
+                return batch
+            worker.linger_target = min(len(done), limit)
+            self._lingering = worker
+        woken = worker.nudge.acquire(True, linger)
+        with self._lock:
+            if self._lingering is worker:
+                self._lingering = None  # nobody will release the nudge now
+            elif not woken:
+                worker.nudge.acquire()  # released just after the timeout
+            self._gather_locked(worker, batch, limit)
+            self._settle_locked(worker, batch)
         return batch
+
+    def _gather_locked(
+        self, worker: ConnectorActor, batch: list[Job], limit: int
+    ) -> None:
+        local = worker.local
+        while local and len(batch) < limit:
+            batch.append(local.popleft())
+        self._drain_locked(worker, batch, limit)
+
+    def _settle_locked(self, worker: ConnectorActor, batch: list[Job]) -> None:
+        now = time.monotonic()
+        self._progress = now
+        if not batch:
+            worker.busy = False
+            worker.idle_since = now
+            if worker in self._workers:
+                self._idle.append(worker)
+            if self._closed:
+                self._drained.notify_all()
 
     def _drain_locked(
         self, worker: ConnectorActor, batch: list[Job], limit: int
@@ -695,6 +739,9 @@ class ConnectorManagerBase:
             if self._closed and not self._workers:
                 return
             self._closed = True
+            lingering, self._lingering = self._lingering, None
+            if lingering is not None:
+                lingering.nudge.release()
             # From a callback on one of our actors, that actor is busy
             # running us: do not wait for it.
             while self._busy_locked(me) and time.monotonic() < deadline:
@@ -779,6 +826,8 @@ class PooledConnectorManager(ConnectorManagerBase):
     another connection. Another connection is used when the busy ones have
     not finished a batch for ``stall_timeout`` seconds (a slow call). With
     ``stall_timeout=None`` every call goes to a free connection at once.
+    An actor that answered several calls and finds none waiting waits up
+    to ``linger`` seconds for its callers' next calls (None: go idle).
     """
 
     mode = ConnectionMode.POOLED
@@ -860,6 +909,8 @@ def _reset_in_child() -> None:
 
 
 atexit.register(close_all)
+_FORK_CHECK = not hasattr(os, "register_at_fork")
+"""Whether each call must compare process ids itself (a syscall per call)."""
 if hasattr(os, "register_at_fork"):
     # Locks held by the parent's threads at fork time would never be
     # released in the child: give every manager fresh state at once.

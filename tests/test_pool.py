@@ -82,7 +82,7 @@ def test_pool_grows_on_demand_to_the_limit_and_no_further(
     assert sorted(f.get(timeout=T) for f in futures) == list(range(10))
     assert tracker.open_max == 3
     assert manager.stats().connections_opened == 3
-    assert manager.stats().connections_in_use == 0
+    assert wait_until(lambda: manager.stats().connections_in_use == 0)
 
 
 def test_waiting_callers_are_served_first_come_first_served(
