@@ -22,6 +22,7 @@ class Tracker:
     open_max: int = 0
     connects: int = 0
     order: list[Any] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class FakeConnector:
         return self.connected
 
     def run_batch(self, messages: Sequence[Any]) -> list[Any]:
+        with self.tracker.lock:
+            self.tracker.batches.append(len(messages))
         out: list[Any] = []
         for message in messages:
             if isinstance(message, Crash):

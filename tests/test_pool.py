@@ -304,3 +304,65 @@ def test_close_drains_in_flight_work_and_leaves_no_thread(
     assert [f.get(timeout=0) for f in futures] == list(range(20))
     assert tracker.open_now == 0
     assert wait_until(lambda: not library_threads(), 5), library_threads()
+
+
+def busy_then_seven(manager: ConnectorManagerBase) -> list[Any]:
+    """One held call, then seven answered in one batch; returns the futures."""
+    release = threading.Event()
+    started = threading.Event()
+    first = manager.submit(Hold("first", release, started=started))
+    assert started.wait(T)
+    seven = [manager.submit(Echo(n)) for n in range(7)]
+    release.set()
+    return [first, *seven]
+
+
+def test_actor_lingers_for_the_callers_it_answered_and_batches_them(
+    managers: list[ConnectorManagerBase], tracker: Tracker
+) -> None:
+    manager = pool(managers, tracker, max_connections=1, linger=5.0)
+    first = busy_then_seven(manager)
+    assert [f.get(timeout=T) for f in first] == ["first", *range(7)]
+    assert wait_until(lambda: manager._lingering is not None)
+    began = time.monotonic()
+    again = [manager.submit(Echo(n)) for n in range(10, 17)]
+    assert [f.get(timeout=T) for f in again] == list(range(10, 17))
+    # Woken by the seventh call, not by the 5 s limit, and one batch.
+    assert time.monotonic() - began < 2.0
+    assert tracker.batches == [1, 7, 7]
+    assert wait_until(lambda: manager.stats().connections_in_use == 0)
+
+
+def test_a_lingering_actor_takes_fewer_calls_when_its_time_is_up(
+    managers: list[ConnectorManagerBase], tracker: Tracker
+) -> None:
+    manager = pool(managers, tracker, max_connections=1, linger=0.05)
+    for future in busy_then_seven(manager):
+        future.get(timeout=T)
+    late = manager.submit(Echo("late"))
+    assert late.get(timeout=T) == "late"
+    assert tracker.batches == [1, 7, 1]
+    assert wait_until(lambda: manager.stats().connections_idle == 1)
+
+
+def test_close_wakes_a_lingering_actor_at_once(
+    managers: list[ConnectorManagerBase], tracker: Tracker
+) -> None:
+    manager = pool(managers, tracker, max_connections=1, linger=30.0)
+    for future in busy_then_seven(manager):
+        future.get(timeout=T)
+    assert wait_until(lambda: manager._lingering is not None)
+    began = time.monotonic()
+    manager.close(10)
+    assert time.monotonic() - began < 2.0
+    assert manager._lingering is None
+    assert wait_until(lambda: not library_threads(), 5), library_threads()
+
+
+def test_no_linger_after_a_single_call(
+    managers: list[ConnectorManagerBase], tracker: Tracker
+) -> None:
+    manager = pool(managers, tracker, max_connections=1, linger=30.0)
+    assert manager.submit(Echo("one")).get(timeout=T) == "one"
+    assert wait_until(lambda: manager.stats().connections_idle == 1)
+    assert manager._lingering is None
