@@ -382,27 +382,7 @@ class HDFSConnector(BackendConnectorBase):
         self, schema: str, key: str, payload: bytes, index: tuple[tuple[str, str], ...]
     ) -> None:
         what = f"insert_record of key {key!r} in schema {schema!r}"
-        final = self._path(schema, key_to_name(key))
-        temp = self._write_temp(schema, key, payload, what)
-        try:
-            self._call(
-                "_rename",
-                temp,
-                what,
-                read=False,
-                schema=schema,
-                key=key,
-                destination=final,
-                renameoptions="NONE",
-            )
-        except _Failed as failure:
-            self._discard(temp)
-            if failure.exception == "FileAlreadyExistsException":
-                raise already_exists(schema, key) from None
-            raise self._translate_failure(failure, what, schema, key) from None
-        except StoreError:
-            self._discard(temp)
-            raise
+        self._write_in_place(schema, key, payload, what, overwrite=False)
 
     def update(
         self, schema: str, key: str, payload: bytes, index: tuple[tuple[str, str], ...]
@@ -410,6 +390,18 @@ class HDFSConnector(BackendConnectorBase):
         what = f"update_record of key {key!r} in schema {schema!r}"
         if not self.exists(schema, key):
             raise does_not_exist(schema, key)
+        self._write_in_place(schema, key, payload, what, overwrite=True)
+
+    def _write_in_place(
+        self, schema: str, key: str, payload: bytes, what: str, *, overwrite: bool
+    ) -> None:
+        """Write ``payload`` to a temporary file, then rename it into place.
+
+        The rename is atomic on the namenode, so a reader sees the old record
+        or the new one, never a torn one. Without ``overwrite`` the rename
+        fails if the record exists (the already-exists error). The temporary
+        file is removed whenever the rename did not happen.
+        """
         final = self._path(schema, key_to_name(key))
         temp = self._write_temp(schema, key, payload, what)
         try:
@@ -421,10 +413,12 @@ class HDFSConnector(BackendConnectorBase):
                 schema=schema,
                 key=key,
                 destination=final,
-                renameoptions="OVERWRITE",
+                renameoptions="OVERWRITE" if overwrite else "NONE",
             )
         except _Failed as failure:
             self._discard(temp)
+            if not overwrite and failure.exception == "FileAlreadyExistsException":
+                raise already_exists(schema, key) from None
             raise self._translate_failure(failure, what, schema, key) from None
         except StoreError:
             self._discard(temp)
