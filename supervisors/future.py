@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 from _thread import TIMEOUT_MAX, allocate_lock
 from collections import deque
@@ -25,6 +26,19 @@ A future guards its completion with one of these rather than a lock of its
 own: every call allocates one object fewer for the garbage collector to
 walk, and the hold is a few instructions, so sharing costs nothing.
 """
+
+
+def _fresh_mutexes_in_child() -> None:
+    # A lock another thread of the parent held at fork time stays held in
+    # the child for ever: futures made in the child take new ones. (Futures
+    # inherited from the parent are completed by nobody in the child.)
+    global _MUTEXES
+    _MUTEXES = tuple(allocate_lock() for _ in range(64))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_mutexes_in_child)
+
 ROUND = 32
 """How many awaiting tasks one turn of an event loop wakes at most."""
 

@@ -98,6 +98,11 @@ class ConnectorManagerBase:
             raise ValueError("max_connections must be at least 1")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if linger is not None and not 0 <= linger < math.inf:
+            raise ValueError(
+                f"linger must be a finite number of seconds (0 or more) or None, "
+                f"got {linger!r}: an actor must not wait for ever for calls"
+            )
         self.connector_class = connector_class
         self.connector_config = dict(connector_config)
         self.max_connections = max_connections
@@ -377,15 +382,23 @@ class ConnectorManagerBase:
                 return batch
             worker.linger_target = min(len(done), limit)
             self._lingering = worker
-        woken = worker.nudge.acquire(True, linger)
+        try:
+            woken = worker.nudge.acquire(True, linger)
+        except BaseException:
+            with self._lock:
+                self._end_linger_locked(worker, False)
+            raise
         with self._lock:
-            if self._lingering is worker:
-                self._lingering = None  # nobody will release the nudge now
-            elif not woken:
-                worker.nudge.acquire()  # released just after the timeout
+            self._end_linger_locked(worker, woken)
             self._gather_locked(worker, batch, limit)
             self._settle_locked(worker, batch)
         return batch
+
+    def _end_linger_locked(self, worker: ConnectorActor, woken: bool) -> None:
+        if self._lingering is worker:
+            self._lingering = None  # nobody will release the nudge now
+        elif not woken:
+            worker.nudge.acquire()  # released just after the wait ended
 
     def _gather_locked(
         self, worker: ConnectorActor, batch: list[Job], limit: int
@@ -443,6 +456,8 @@ class ConnectorManagerBase:
 
     def _forget_locked(self, worker: ConnectorActor) -> list[Job]:
         self._workers.discard(worker)
+        if self._lingering is worker:
+            self._lingering = None
         if worker in self._idle:
             self._idle.remove(worker)
         for key in [k for k, v in self._affinity.items() if v[0] is worker]:

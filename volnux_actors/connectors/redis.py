@@ -217,12 +217,15 @@ class RedisConnector(BackendConnectorBase):
             return
         commands = [self._command(messages[i]) for i in span]
         replies, failed = self._exchange(commands)
+        if failed is not None:
+            # Before anything else is sent (a NOSCRIPT fallback, say): the
+            # broken connection may still deliver late replies.
+            self._drop()
         for pos, i in enumerate(span):
             if pos < len(replies):
                 results[i] = self._interpret(messages[i], replies[pos])
         if failed is None:
             return
-        self._drop()
         retry: list[int] = []
         for i in span[len(replies) :]:
             message = messages[i]
@@ -245,12 +248,13 @@ class RedisConnector(BackendConnectorBase):
         if error is None:
             commands = [self._command(messages[i]) for i in indexes]
             replies, failed = self._exchange(commands)
+            if failed is not None:
+                self._drop()
             for pos, i in enumerate(indexes):
                 if pos < len(replies):
                     results[i] = self._interpret(messages[i], replies[pos])
             if failed is None:
                 return
-            self._drop()
             first = failed
             indexes = indexes[len(replies) :]
         for i in indexes:
@@ -304,6 +308,11 @@ class RedisConnector(BackendConnectorBase):
             )
         except (rx.ConnectionError, rx.InvalidResponse) as error:
             return replies, error
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, say) part way: the rest of the
+            # replies would be read by the next call as its own.
+            self._drop()
+            raise
 
     def _unknown(self, message: m.Message, error: BaseException) -> StoreError:
         cls = (
@@ -413,7 +422,11 @@ class RedisConnector(BackendConnectorBase):
         return None
 
     def _eval_fallback(self, message: m.Message) -> Any:
-        # NOSCRIPT means the script did not run, so sending it in full is safe.
+        # NOSCRIPT means the script did not run, so sending it in full is
+        # safe, on a fresh connection if the one it came on broke since.
+        error = self._ensure()
+        if error is not None:
+            return error
         command = self._command(message)
         assert command[0] == "EVALSHA"
         command = ("EVAL", scripts.BY_SHA[command[1]].source, *command[2:])
