@@ -116,6 +116,15 @@ class _Run:
         self.batch = batch
 
 
+class _Crash:
+    """Tells an actor to fail with an error its connector raised elsewhere."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class ConnectorActor(pykka.ThreadingActor):
     """Owns one connector; runs batches of jobs handed to it by its manager.
 
@@ -164,6 +173,8 @@ class ConnectorActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, _Run):
+            if isinstance(message, _Crash):
+                raise message.error
             return super().on_receive(message)
         batch: list[Job] | None = message.batch
         while batch:
@@ -277,6 +288,29 @@ class ConnectorActor(pykka.ThreadingActor):
                 abort()
             except Exception as error:
                 log.warning("abort_failed", actor=self.name, error=str(error))
+
+    def run_borrowed(self, batch: list[Job]) -> list[Job]:
+        """Run ``batch`` in the calling thread; return the actor's next batch.
+
+        The pool calls this only for an actor it has just marked busy for
+        this batch, so the connection is used by one thread at a time, as
+        if the actor ran it. If the connector raises, the batch fails and
+        the actor is told to crash with the error, so its supervisor
+        restarts it as after any crash.
+        """
+        manager = self.manager
+        self.current = batch
+        try:
+            self._execute(batch)
+        except BaseException as error:
+            self.current = []
+            manager._fail_batch(batch, error)
+            self.actor_ref.tell(_Crash(error))
+            if not isinstance(error, Exception):
+                raise
+            return []
+        self.current = []
+        return manager._next_batch(self, batch, linger=False)
 
     def run_inline(self, message: Any) -> Any:
         """Run one message on this actor's connection, in this thread."""

@@ -93,6 +93,7 @@ class ConnectorManagerBase:
         batch_size: int = 64,
         stall_timeout: float | None = 0.02,
         linger: float | None = 0.0003,
+        caller_runs: bool | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -113,6 +114,9 @@ class ConnectorManagerBase:
         self.batch_size = batch_size
         self.stall_timeout = stall_timeout
         self.linger = linger if linger and linger > 0 else None
+        if caller_runs is None:
+            caller_runs = bool(getattr(connector_class, "runs_in_caller", False))
+        self.caller_runs = caller_runs
         self.reconnect_backoff = reconnect_backoff or Backoff(
             first=0.0, base=0.05, cap=1.0, jitter=0.5
         )
@@ -201,6 +205,15 @@ class ConnectorManagerBase:
                 future.set_exception(self._breaker_error(now, message))
                 return future
             start, fresh, batch = self._place_locked(job, now)
+        if start is not None and not fresh and self.caller_runs:
+            # A connector whose calls never block (memory) is borrowed from
+            # its idle actor: two thread hand-offs cost more than the call.
+            more = start.run_borrowed(batch)
+            if more:
+                start.actor_ref.tell(_Run(more))
+            if future.done():
+                return future
+            start = None
         if deadline is not None:
             timer = self.supervisor.call_at(deadline, lambda: self._expire(job))
             future.add_done_callback(lambda _: timer.cancel())
@@ -348,14 +361,17 @@ class ConnectorManagerBase:
 
     # -- called from actor threads -------------------------------------
 
-    def _next_batch(self, worker: ConnectorActor, done: list[Job]) -> list[Job]:
+    def _next_batch(
+        self, worker: ConnectorActor, done: list[Job], *, linger: bool = True
+    ) -> list[Job]:
         """The actor's next batch; an empty one means it is now idle.
 
         An actor that just answered several callers, and finds nothing
         waiting, lingers up to ``linger`` seconds for them to call again
         (it is woken as soon as as many calls are waiting): they then share
         one batch instead of one caller waking the actor alone, which costs
-        a thread hand-off per call.
+        a thread hand-off per call. A caller that borrowed the connection
+        (``linger=False``) never lingers.
         """
         batch: list[Job] = []
         limit = self.batch_size
@@ -370,10 +386,10 @@ class ConnectorManagerBase:
                         if owner[1] <= 0:
                             del affinity[key]
             self._gather_locked(worker, batch, limit)
-            linger = self.linger
+            wait = self.linger if linger else None
             if (
                 batch
-                or linger is None
+                or wait is None
                 or len(done) < 2
                 or self._closed
                 or self._lingering is not None
@@ -383,7 +399,7 @@ class ConnectorManagerBase:
             worker.linger_target = min(len(done), limit)
             self._lingering = worker
         try:
-            woken = worker.nudge.acquire(True, linger)
+            woken = worker.nudge.acquire(True, wait)
         except BaseException:
             with self._lock:
                 self._end_linger_locked(worker, False)

@@ -26,6 +26,10 @@ class BackendConnectorBase(abc.ABC):
     """
 
     default_connection_mode: ClassVar[ConnectionMode] = ConnectionMode.POOLED
+    runs_in_caller: ClassVar[bool] = False
+    """True for a connector whose calls never block (no I/O): a caller that
+    finds its actor idle then runs the call on its own thread, still one
+    thread at a time on the connection."""
 
     def __init__(
         self,

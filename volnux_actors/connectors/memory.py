@@ -56,6 +56,9 @@ class MemoryConnector(BackendConnectorBase):
     """A "connection" to a :class:`MemoryStorage`; always connected."""
 
     default_connection_mode: ClassVar[ConnectionMode] = ConnectionMode.SINGLE
+    runs_in_caller: ClassVar[bool] = True
+    """Calls take microseconds and never block: a caller that finds the
+    actor idle runs its call itself instead of handing it over."""
 
     def __init__(self, storage: MemoryStorage | None = None, **kwargs: object) -> None:
         super().__init__()
