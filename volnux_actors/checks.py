@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from volnux_actors.errors import ConfigurationError
+from volnux_actors.keys import NAME_RULE
 
 
 def _refuse(owner: str, name: str, wanted: str, value: Any) -> ConfigurationError:
@@ -60,4 +61,22 @@ def text(value: Any, name: str, owner: str, *, optional: bool = False) -> str | 
     if not isinstance(value, str) or not value:
         wanted = "a non-empty string" + (" or None" if optional else "")
         raise _refuse(owner, name, wanted, value)
+    return value
+
+
+def name(value: Any, setting: str, owner: str) -> str:
+    """A name that goes into backend keys: the schema names' rule.
+
+    Letters, digits, ``_``, ``.`` and ``-``, at most 100, no separator: a
+    ``:`` in a Redis namespace would let one store's keys fall inside
+    another's.
+    """
+    if not isinstance(value, str) or not NAME_RULE.fullmatch(value):
+        raise _refuse(
+            owner,
+            setting,
+            "1 to 100 letters, digits, '_', '.' or '-' (not starting with "
+            "'.' or '-')",
+            value,
+        )
     return value

@@ -19,7 +19,8 @@ from volnux_actors.errors import InvalidKeyError, InvalidSchemaError
 
 MAX_KEY_LENGTH = 512
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_SCHEMA = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
+NAME_RULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
+"""Schema names, and names that go into backend keys (a Redis namespace)."""
 
 
 def normalize_key(key: object, schema: str | None = None) -> str:
@@ -62,7 +63,7 @@ def normalize_key(key: object, schema: str | None = None) -> str:
 
 def check_schema(schema: object) -> str:
     """Return ``schema`` if it is a valid schema name, else raise."""
-    if type(schema) is not str or not _SCHEMA.fullmatch(schema):
+    if type(schema) is not str or not NAME_RULE.fullmatch(schema):
         raise InvalidSchemaError(
             f"schema name {schema!r} is invalid: use 1 to 100 characters from "
             "A-Z a-z 0-9 _ . - , not starting with . or -",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from volnux_actors import codec
@@ -159,39 +159,70 @@ class BackendIntegrationMixin:
         """Set ``changes`` on this record and write it over the stored one.
 
         A change the record refuses (a frozen class, a value its validation
-        rejects) fails the future with ValidationError and leaves every
-        field as it was.
+        rejects, a field the class does not declare) fails the future with
+        ValidationError and leaves every field as it was. The same holds
+        when the store refuses the new values before writing (a value it
+        cannot encode, a pydantic field that does not validate). If the
+        write itself fails (the record was deleted meanwhile, the backend is
+        down) the instance keeps the new values.
         """
         try:
             store = self._bound_store()
-            self._apply(changes)
-            key = self._ensure_id()
+            undo = self._apply(changes)
         except StoreError as error:
             return _failed(error)
-        return store.update_record(self.get_schema_name(), key, self)
+        try:
+            key = self._ensure_id()
+        except StoreError as error:
+            undo()
+            return _failed(error)
+        written = store.update_record(self.get_schema_name(), key, self)
+        if written.done() and isinstance(
+            written.exception(timeout=0), ValidationError
+        ):
+            undo()  # refused before any I/O: nothing was written
+        return written
 
-    def _apply(self, changes: Mapping[str, Any]) -> None:
-        """Set ``changes``, all or none; ValidationError if one is refused."""
+    def _apply(self, changes: Mapping[str, Any]) -> Callable[[], None]:
+        """Set ``changes``, all or none; ValidationError if one is refused.
+
+        Returns a function that puts the old values back.
+        """
+        schema = self.get_schema_name()
+        declared = field_names(type(self))
+        if declared is not None:
+            unknown = sorted(set(changes) - declared - {"id"})
+            if unknown:
+                raise ValidationError(
+                    f"{type(self).__name__} (schema {schema!r}) has no field(s) "
+                    f"{', '.join(unknown)}; fields are {', '.join(sorted(declared))}",
+                    schema=schema,
+                )
         missing = object()
         done: list[tuple[str, Any]] = []
+
+        def undo() -> None:
+            for earlier, old in reversed(done):
+                if old is missing:
+                    with contextlib.suppress(Exception):
+                        delattr(self, earlier)
+                else:
+                    with contextlib.suppress(Exception):
+                        object.__setattr__(self, earlier, old)
+
         for name, value in changes.items():
             try:
                 done.append((name, getattr(self, name, missing)))
                 setattr(self, name, value)
             except Exception as error:
                 done.pop()
-                for earlier, old in reversed(done):
-                    if old is missing:
-                        with contextlib.suppress(Exception):
-                            delattr(self, earlier)
-                    else:
-                        with contextlib.suppress(Exception):
-                            object.__setattr__(self, earlier, old)
+                undo()
                 raise ValidationError(
                     f"cannot set {name!r} on {type(self).__name__} (schema "
-                    f"{self.get_schema_name()!r}): {describe_error(error)}",
-                    schema=self.get_schema_name(),
+                    f"{schema!r}): {describe_error(error)}",
+                    schema=schema,
                 ) from None
+        return undo
 
     def reload(self) -> Future[Any]:
         """Replace this record's fields with the stored ones."""
@@ -301,8 +332,13 @@ def _encode(record: Any, schema: str, key: str) -> tuple[bytes, dict[str, Any]]:
             raise SerializationError(
                 f"to_record_dict() returned {type(data).__name__}, not a dict"
             )
+        _check_id(data.get("id"), schema, key)
+        if _is_pydantic(record):
+            _check_model(record, data, schema, key)
         return codec.dumps(data), data
-    except SerializationError as error:
+    except ValidationError as error:
+        if not isinstance(error, SerializationError):
+            raise
         raise SerializationError(
             f"cannot store record {key!r} in schema {schema!r}: {error}",
             schema=schema,
@@ -315,6 +351,38 @@ def _encode(record: Any, schema: str, key: str) -> tuple[bytes, dict[str, Any]]:
             schema=schema,
             key=key,
         ) from error
+
+
+def _check_id(own: Any, schema: str, key: str) -> None:
+    """A record that carries its own id is stored under that id only."""
+    if own is None:
+        return
+    text = own if type(own) is str else str(own)
+    if text != key:
+        raise ValidationError(
+            f"record of schema {schema!r} has id {text!r} but was given key "
+            f"{key!r}; store it under its own id, or leave its id None",
+            schema=schema,
+            key=key,
+        )
+
+
+def _check_model(record: Any, data: dict[str, Any], schema: str, key: str) -> None:
+    """A pydantic record must validate as its class before it is written.
+
+    Without ``validate_assignment`` a model accepts any value set on it;
+    stored, such a record could never be read back.
+    """
+    try:
+        type(record).model_validate(data)
+    except Exception as error:
+        raise ValidationError(
+            f"record {key!r} of schema {schema!r} does not validate as "
+            f"{type(record).__name__}, so it was not written: "
+            f"{describe_error(error)}",
+            schema=schema,
+            key=key,
+        ) from None
 
 
 def encode_indexed(

@@ -84,7 +84,7 @@ class RedisConnector(BackendConnectorBase):
             password,
             checks.count(db, "db", owner, 0),
         )
-        self.namespace = checks.text(namespace, "namespace", owner)
+        self.namespace = checks.name(namespace, "namespace", owner)
         self.socket_timeout = checks.timeout(socket_timeout, "socket_timeout", owner)
         self.socket_connect_timeout = checks.timeout(
             socket_connect_timeout, "socket_connect_timeout", owner

@@ -548,7 +548,9 @@ def _matches(
     data: dict[str, Any], key: str, items: tuple[tuple[str, Any], ...]
 ) -> bool:
     for field, wanted in items:
-        if field == "id" and "id" not in data:
+        if field == "id":
+            # The id is the key (a record's own id is checked against its
+            # key on every write), whatever type the id field has.
             if key != wanted:
                 return False
             continue
