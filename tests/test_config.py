@@ -424,6 +424,52 @@ def test_env_unknown_section_names_the_variable() -> None:
     )
 
 
+def test_env_connector_settings_are_checked_against_the_engine_argument() -> None:
+    config = load_config(env={"VOLNUX_CONNECTOR__PASSWORD": "x"}, engine="redis")
+    assert config.engine == "redis"
+    assert config.connector == RedisSettings(password="x")
+    assert config.as_dict()["connector"]["password"] == "***"
+    assert config.source == "environment + engine=redis"
+
+
+def test_env_connector_settings_survive_the_url_argument() -> None:
+    env = {"VOLNUX_CONNECTOR__NAMESPACE": "orders", "VOLNUX_CONNECTOR__DB": "5"}
+    config = load_config(env=env, url="redis://h:6390/2")
+    assert config.connector == RedisSettings(
+        host="h", port=6390, db=2, namespace="orders"
+    )
+
+
+def test_env_connector_setting_foreign_to_the_final_engine_is_refused() -> None:
+    env = {"VOLNUX_CONNECTOR__PASSWORD": "x"}
+    assert config_error(env=env, engine="hdfs") == (
+        "environment variable VOLNUX_CONNECTOR__PASSWORD: unknown setting "
+        "'password' for engine 'hdfs'; the settings are host, port, username, "
+        "base_path, datanode_address, connect_timeout, read_timeout, temp_max_age"
+    )
+    assert config_error(env=env) == (
+        "environment variable VOLNUX_CONNECTOR__PASSWORD: unknown setting "
+        "'password' for engine 'memory'; it takes none"
+    )
+
+
+def test_file_connector_without_an_engine_key_goes_with_the_env_engine(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "[connector]\nport = 6390\n")
+    config = load_config(path, env={"VOLNUX_ENGINE": "redis"})
+    assert config.connector == RedisSettings(port=6390)
+    assert config_error(path=path, env={}) == (
+        f"{path}: key 'port' of [connector]: unknown setting 'port' for engine "
+        "'memory'; it takes none"
+    )
+
+
+def test_engine_argument_drops_the_connector_settings_of_the_file_engine() -> None:
+    config = load_config(CONFIG_DIR / "redis.toml", env={}, engine="memory")
+    assert (config.engine, config.connector) == ("memory", MemorySettings())
+
+
 def test_arguments_win_over_the_environment() -> None:
     env = {"VOLNUX_URL": "redis://10.0.0.1:6379/0"}
     config = load_config(env=env, url="redis://127.0.0.1:7777/1")
@@ -566,6 +612,62 @@ def test_password_never_shows_in_repr_url_dict_or_errors() -> None:
         parse_url("redis://app:Hunter2secret@h:bad/0")
     assert "Hunter2secret" not in str(caught.value)
     assert "redis://app:***@h:bad/0" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "redis://127.0.0.1:6401/0?password=leakme",
+            "url redis://127.0.0.1:6401/0?password=***: put the password in the "
+            "user part (redis://user:password@host), not in the query",
+        ),
+        (
+            "redis://h:6379/0?db=1&Password=leakme",
+            "url redis://h:6379/0?db=1&Password=***: unknown parameter 'Password'; "
+            "the parameters are connection_mode, connection_timeout, db, "
+            "health_check_after, host, idle_timeout, max_connections, name, "
+            "namespace, port, socket_connect_timeout, socket_timeout, timeout, "
+            "username",
+        ),
+        (
+            "redis://h:bad/0?auth_token=leakme#leakme",
+            "url redis://h:bad/0?auth_token=***#***: the port must be a number "
+            "from 1 to 65535",
+        ),
+        (
+            "webhdfs://nn:9870/d?password=leakme",
+            "url webhdfs://nn:9870/d?password=***: webhdfs:// takes no password; "
+            "pass the user as ?user=NAME",
+        ),
+        (
+            "mysql://u:leakme@h/db?pwd=leakme",
+            "url mysql://u:***@h/db?pwd=***: unknown scheme 'mysql'; use memory://, "
+            "redis://[user:password@]host:port/db or webhdfs://host:port/path",
+        ),
+    ],
+)
+def test_password_in_the_query_string_is_masked_in_errors(
+    url: str, message: str
+) -> None:
+    assert config_error(env={}, url=url) == message
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://h/0?password=leakme", "redis://h/0?password=***"),
+        ("redis://a:b@h/0?x=1&api_key=k", "redis://a:***@h/0?x=1&api_key=***"),
+        ("memory://?token=abc", "memory://?token=***"),
+        ("redis://h/0?password=", "redis://h/0?password="),
+        ("redis://h:6379/0?max_connections=3", "redis://h:6379/0?max_connections=3"),
+        ("memory://", "memory://"),
+    ],
+)
+def test_redact_url_masks_every_password_and_keeps_the_rest(
+    url: str, masked: str
+) -> None:
+    assert redact_url(url) == masked
 
 
 def test_password_of_the_wrong_type_is_not_shown(tmp_path: Path) -> None:

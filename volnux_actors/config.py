@@ -26,11 +26,19 @@ Settings are read in layers; a later layer wins:
 An empty environment variable counts as unset. Environment values are parsed
 to the setting's type. A setting that may be unset (such as
 ``idle_timeout``) takes the string ``"none"``, in a file (TOML has no null)
-or in the environment. Connector settings belong to one engine: a layer that
-switches to another engine drops the connector settings of the layers below.
+or in the environment.
+
+The connector settings of a URL, or of a file that names its engine, belong
+to that engine: a later layer that switches to another engine drops them.
+``VOLNUX_CONNECTOR__<KEY>`` variables, and a file's ``[connector]`` without
+an ``engine`` key, belong to no engine and are kept. Every setting is
+checked once, against the engine in force after the last layer, so that
+``VOLNUX_CONNECTOR__PASSWORD`` can go with the CLI's ``--backend redis``.
 
 Every mistake raises :class:`ConfigurationError` naming the file, variable
-or URL and the key. Passwords never appear in a repr, a message or a log.
+or URL and the key. Passwords never appear in a repr, a message or a log:
+:func:`redact_url` masks the user part's password and the value of every
+query parameter whose name looks like a secret (``password``, ``token``...).
 """
 
 from __future__ import annotations
@@ -187,6 +195,7 @@ class _Value:
     value: Any
     where: str
     text: bool  # True when the value is a string to parse (env or URL)
+    engine: str | None = None  # the engine a connector setting came with
 
 
 @dataclass
@@ -198,8 +207,10 @@ class _State:
     sources: list[str] = field(default_factory=list)
 
     def set_engine(self, value: _Value) -> None:
-        if value.value != self.engine.value:
-            self.connector.clear()
+        """Switch engines, dropping the settings that came with another one."""
+        for key, setting in list(self.connector.items()):
+            if setting.engine is not None and setting.engine != value.value:
+                del self.connector[key]
         self.engine = value
 
 
@@ -229,9 +240,11 @@ def _apply_file(state: _State, path: Path) -> None:
                 f"got {type(table).__name__}"
             )
         target = state.connector if section == "connector" else state.pool
+        bound = state.engine.value if "engine" in data else None
         for key, value in table.items():
             where = f"{path}: key {key!r} of [{section}]"
-            target[key] = _Value(value, where, False)
+            engine = bound if section == "connector" else None
+            target[key] = _Value(value, where, False, engine)
     state.sources.append(str(path))
 
 
@@ -261,9 +274,10 @@ def _apply_url(state: _State, url: str, label: str) -> None:
     engine, connector, pool, top = _url_parts(url, label)
     where = f"{label} {redact_url(url)}"
     state.set_engine(_Value(engine, where, False))
-    for target, values in ((state.connector, connector), (state.pool, pool)):
-        for key, (value, text) in values.items():
-            target[key] = _Value(value, f"{where} ({key})", text)
+    for key, (value, text) in connector.items():
+        state.connector[key] = _Value(value, f"{where} ({key})", text, engine)
+    for key, (value, text) in pool.items():
+        state.pool[key] = _Value(value, f"{where} ({key})", text)
     for key, value in top.items():
         state.top[key] = _Value(value, f"{where} ({key})", True)
     state.sources.append(redact_url(url))
@@ -468,17 +482,46 @@ def _check_ranges_top(top: dict[str, Any], values: dict[str, _Value]) -> None:
 # -- URLs ------------------------------------------------------------------
 
 
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "auth", "key")
+
+
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
+    """``url`` with every password in it replaced by ``***``.
+
+    Masked: the password of the user part, the value of each query parameter
+    whose name holds one of ``pass``, ``pwd``, ``secret``, ``token``,
+    ``auth`` or ``key`` (in any case), and the whole fragment.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
-    if parts.password is None:
+    masked = parts
+    if parts.password is not None:
+        netloc = parts.netloc.rpartition("@")[2]
+        masked = masked._replace(netloc=f"{parts.username or ''}:***@{netloc}")
+    if parts.query:
+        masked = masked._replace(query=_redact_query(parts.query))
+    if parts.fragment:
+        masked = masked._replace(fragment="***")
+    if masked == parts:
         return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+    # Spelled out rather than geturl(), which drops the // of an empty host.
+    text = masked.scheme + ("://" if "://" in url else ":" if masked.scheme else "")
+    text += masked.netloc + masked.path
+    text += f"?{masked.query}" if masked.query else ""
+    return text + (f"#{masked.fragment}" if masked.fragment else "")
+
+
+def _redact_query(query: str) -> str:
+    pieces = []
+    for piece in query.split("&"):
+        name, equals, value = piece.partition("=")
+        lowered = unquote(name).lower()
+        if equals and value and any(word in lowered for word in _SECRET_WORDS):
+            value = "***"
+        pieces.append(f"{name}{equals}{value}")
+    return "&".join(pieces)
 
 
 _Parts = dict[str, tuple[Any, bool]]
@@ -561,6 +604,11 @@ def _url_query(
             raise ConfigurationError(f"{shown}: {key!r} is given twice")
         seen.add(name)
         if name == "password":
+            if engine == "hdfs":
+                raise ConfigurationError(
+                    f"{shown}: webhdfs:// takes no password; pass the user as "
+                    "?user=NAME"
+                )
             raise ConfigurationError(
                 f"{shown}: put the password in the user part "
                 "(redis://user:password@host), not in the query"
@@ -611,9 +659,7 @@ def load_config(
     state = _State()
     if path is not None:
         _apply_file(state, Path(path))
-        _finish(state)
     _apply_env(state, os.environ if env is None else env)
-    _finish(state)
     _apply_arguments(state, url, engine)
     config = _finish(state)
     log.debug(
