@@ -248,3 +248,29 @@ def test_hdfs_namenode_restarted_under_load(hdfs_cluster: Any) -> None:
     assert report["outlived_deadline"] == 0
     assert report["recovery_s"] is not None and report["recovery_s"] <= 1.0
     assert wait_until(lambda: not library_threads(), 5)
+
+
+def test_close_of_a_store_whose_server_is_frozen_is_bounded_and_leaves_no_thread(
+    server: RedisServer,
+) -> None:
+    # The read on the frozen server would be retried on a fresh connection,
+    # whose handshake blocks as well: close() must cut both.
+    store = make_store(server.port, socket_timeout=30.0, max_connections=1)
+    assert store.count("frozen").get(timeout=DEADLINE) == 0
+    server.freeze()
+    try:
+        pending = store.count("frozen")
+        assert wait_until(lambda: store.stats().connections_in_use == 1, 5)
+        started = time.monotonic()
+        store.close(timeout=0.5)
+        took = time.monotonic() - started
+        assert took < 1.5, took
+        assert wait_until(lambda: not library_threads(), 1.0), library_threads()
+        error = pending.exception(timeout=1)
+        assert isinstance(error, va.StoreClosedError)
+        assert str(error) == (
+            "count on schema 'frozen': pool "
+            f"{store.stats().name} was closed before the call completed"
+        )
+    finally:
+        server.thaw()

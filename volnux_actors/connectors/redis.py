@@ -36,6 +36,7 @@ from volnux_actors.connectors.errors import (
 )
 from volnux_actors.connectors.redis_errors import translate, translate_connect
 from volnux_actors.errors import (
+    BackendUnavailableError,
     ConfigurationError,
     OperationTimeoutError,
     OutcomeUnknownError,
@@ -94,6 +95,8 @@ class RedisConnector(BackendConnectorBase):
         )
         self.client_name = checks.text(client_name, "client_name", owner)
         self._conn: Connection | None = None
+        self._connecting: Connection | None = None
+        self._aborted = False
         self._reader: Any = None
         self._last_used = 0.0
         self.connections_lost = 0
@@ -106,6 +109,11 @@ class RedisConnector(BackendConnectorBase):
     def connect(self) -> None:
         if self.is_connected():
             return
+        if self._aborted:
+            raise BackendUnavailableError(
+                f"the connection to {self._where()} was cut because its store is "
+                "closing; create a new store"
+            )
         conn = Connection(
             host=self.host or "127.0.0.1",
             port=int(self.port or 6379),
@@ -117,6 +125,8 @@ class RedisConnector(BackendConnectorBase):
             retry=Retry(NoBackoff(), 0),
             client_name=self.client_name,
         )
+        # Visible to abort() while the handshake may block.
+        self._connecting = conn
         try:
             conn.connect()
             _load_scripts(conn)
@@ -124,6 +134,8 @@ class RedisConnector(BackendConnectorBase):
             conn.disconnect()
             what = f"connecting to {self._where()}"
             raise translate_connect(error, what, self.db) from error
+        finally:
+            self._connecting = None
         self._conn = conn
         # Replies are read with a parser of our own, straight off the socket:
         # redis-py's per-reply path costs more than the parse itself. Its own
@@ -142,14 +154,20 @@ class RedisConnector(BackendConnectorBase):
             conn.disconnect()
 
     def abort(self) -> None:
-        """Shut the socket down from another thread; a blocked read returns."""
-        conn = self._conn
-        sock = None if conn is None else conn._sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                return
+        """Shut the socket down from another thread; a blocked read returns.
+
+        The connector is finished after this: it never connects again, so a
+        read that would be retried on a fresh connection fails instead of
+        blocking its actor once more. A handshake in progress is cut too.
+        """
+        self._aborted = True
+        for conn in (self._conn, self._connecting):
+            sock = None if conn is None else conn._sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    continue
 
     def is_connected(self) -> bool:
         conn = self._conn
