@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import structlog
 
+from supervisors import ConnectorManagerBase, PooledConnectorManager
+from tests.connector_for_tests import FakeConnector, Tracker
 from tests.servers_redis import RedisServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -145,3 +147,27 @@ def library_threads() -> list[threading.Thread]:
     return [
         t for t in threading.enumerate() if t.is_alive() and t.name.startswith(names)
     ]
+
+
+@pytest.fixture
+def tracker() -> Tracker:
+    return Tracker()
+
+
+@pytest.fixture
+def managers() -> Iterator[list[ConnectorManagerBase]]:
+    """Managers a test made; closed after it, and no thread of theirs left."""
+    made: list[ConnectorManagerBase] = []
+    yield made
+    for manager in made:
+        manager.close(2)
+    assert wait_until(lambda: not library_threads(), 5), library_threads()
+
+
+def fake_pool(
+    managers: list[ConnectorManagerBase], tracker: Tracker, **options: Any
+) -> ConnectorManagerBase:
+    """A pooled manager of test connectors, closed after the test."""
+    manager = PooledConnectorManager(FakeConnector, {"tracker": tracker}, **options)
+    managers.append(manager)
+    return manager

@@ -8,40 +8,17 @@ call and has its actor restarted, as after any crash.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import volnux_actors as va
-from supervisors import CallTimeout, ConnectorManagerBase, PooledConnectorManager
-from tests.conftest import library_threads, wait_until
-from tests.connector_for_tests import Call, Crash, Echo, FakeConnector, Hold, Tracker
+from supervisors import CallTimeout, ConnectorManagerBase
+from tests.conftest import fake_pool, wait_until
+from tests.connector_for_tests import Call, Crash, Echo, Hold, Tracker
 from tests.records_for_tests import Run
 
 T = 10.0
-
-
-@pytest.fixture
-def tracker() -> Tracker:
-    return Tracker()
-
-
-@pytest.fixture
-def managers() -> Iterator[list[ConnectorManagerBase]]:
-    made: list[ConnectorManagerBase] = []
-    yield made
-    for manager in made:
-        manager.close(2)
-    assert wait_until(lambda: not library_threads(), 5), library_threads()
-
-
-def pool(
-    managers: list[ConnectorManagerBase], tracker: Tracker, **options: Any
-) -> ConnectorManagerBase:
-    manager = PooledConnectorManager(FakeConnector, {"tracker": tracker}, **options)
-    managers.append(manager)
-    return manager
 
 
 def idle(manager: ConnectorManagerBase) -> bool:
@@ -56,7 +33,7 @@ def thread_of_call(manager: ConnectorManagerBase) -> Any:
 def test_an_idle_lent_connector_runs_the_call_on_the_callers_thread(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
-    manager = pool(managers, tracker, max_connections=1, caller_runs=True)
+    manager = fake_pool(managers, tracker, max_connections=1, caller_runs=True)
     assert manager.submit(Echo("first")).get(timeout=T) == "first"
     assert wait_until(lambda: idle(manager), T)
     future = thread_of_call(manager)
@@ -68,7 +45,7 @@ def test_an_idle_lent_connector_runs_the_call_on_the_callers_thread(
 def test_a_connector_not_lent_runs_every_call_on_its_actor(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
-    manager = pool(managers, tracker, max_connections=1)
+    manager = fake_pool(managers, tracker, max_connections=1)
     assert manager.caller_runs is False
     assert manager.submit(Echo("first")).get(timeout=T) == "first"
     assert wait_until(lambda: idle(manager), T)
@@ -78,7 +55,7 @@ def test_a_connector_not_lent_runs_every_call_on_its_actor(
 def test_a_busy_connection_is_never_lent(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
-    manager = pool(managers, tracker, max_connections=1, caller_runs=True)
+    manager = fake_pool(managers, tracker, max_connections=1, caller_runs=True)
     release, started = threading.Event(), threading.Event()
     held = manager.submit(Hold("held", release, started=started))
     assert started.wait(T)
@@ -92,7 +69,7 @@ def test_a_busy_connection_is_never_lent(
 def test_a_lent_connector_that_raises_fails_the_call_and_its_actor_restarts(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
-    manager = pool(managers, tracker, max_connections=1, caller_runs=True)
+    manager = fake_pool(managers, tracker, max_connections=1, caller_runs=True)
     assert manager.submit(Echo(1)).get(timeout=T) == 1
     assert wait_until(lambda: idle(manager), T)
     crashed = manager.submit(Crash())
@@ -108,7 +85,7 @@ def test_a_lent_connector_that_raises_fails_the_call_and_its_actor_restarts(
 def test_a_lent_call_past_its_deadline_is_not_run(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
-    manager = pool(managers, tracker, max_connections=1, caller_runs=True)
+    manager = fake_pool(managers, tracker, max_connections=1, caller_runs=True)
     assert manager.submit(Echo(1)).get(timeout=T) == 1
     assert wait_until(lambda: idle(manager), T)
     late = manager.submit(Echo("late"), timeout=0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,33 +21,17 @@ from supervisors import (
     SingleConnectorManager,
     Unavailable,
 )
-from tests.conftest import library_threads, wait_until
+from tests.conftest import fake_pool, library_threads, wait_until
 from tests.connector_for_tests import Call, Crash, Echo, FakeConnector, Hold, Tracker
 
 T = 10.0
-
-
-@pytest.fixture
-def tracker() -> Tracker:
-    return Tracker()
-
-
-@pytest.fixture
-def managers() -> Iterator[list[ConnectorManagerBase]]:
-    made: list[ConnectorManagerBase] = []
-    yield made
-    for manager in made:
-        manager.close(2)
-    assert wait_until(lambda: not library_threads(), 5), library_threads()
 
 
 def pool(
     managers: list[ConnectorManagerBase], tracker: Tracker, **options: Any
 ) -> ConnectorManagerBase:
     options.setdefault("max_connections", 2)
-    manager = PooledConnectorManager(FakeConnector, {"tracker": tracker}, **options)
-    managers.append(manager)
-    return manager
+    return fake_pool(managers, tracker, **options)
 
 
 def test_factory_picks_single_for_memory_and_pooled_by_default(

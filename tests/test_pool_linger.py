@@ -4,38 +4,15 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from supervisors import ConnectorManagerBase, PooledConnectorManager
-from tests.conftest import library_threads, wait_until
-from tests.connector_for_tests import Echo, FakeConnector, Hold, Tracker
+from supervisors import ConnectorManagerBase
+from tests.conftest import fake_pool, wait_until
+from tests.connector_for_tests import Echo, Hold, Tracker
 
 T = 10.0
-
-
-@pytest.fixture
-def tracker() -> Tracker:
-    return Tracker()
-
-
-@pytest.fixture
-def managers() -> Iterator[list[ConnectorManagerBase]]:
-    made: list[ConnectorManagerBase] = []
-    yield made
-    for manager in made:
-        manager.close(2)
-    assert wait_until(lambda: not library_threads(), 5), library_threads()
-
-
-def pool(
-    managers: list[ConnectorManagerBase], tracker: Tracker, **options: Any
-) -> ConnectorManagerBase:
-    manager = PooledConnectorManager(FakeConnector, {"tracker": tracker}, **options)
-    managers.append(manager)
-    return manager
 
 
 def busy_then_seven(manager: ConnectorManagerBase) -> list[Any]:
@@ -56,8 +33,8 @@ def test_an_unbounded_linger_is_refused_when_the_pool_is_built(
     # infinite linger would crash the actor after every batch.
     for bad in (math.inf, -0.001, math.nan):
         with pytest.raises(ValueError, match="linger must be a finite number"):
-            pool(managers, tracker, max_connections=1, linger=bad)
-    manager = pool(managers, tracker, max_connections=1, linger=None)
+            fake_pool(managers, tracker, max_connections=1, linger=bad)
+    manager = fake_pool(managers, tracker, max_connections=1, linger=None)
     assert manager.submit(Echo(1)).get(timeout=T) == 1
 
 
@@ -67,7 +44,7 @@ def test_a_lingering_actor_is_woken_exactly_once_and_its_nudge_stays_held(
     # Woken by the seventh caller; the callers behind it must not release
     # the nudge a second time (RuntimeError on an unlocked lock, or a lock
     # left released that would end the next linger at once).
-    manager = pool(managers, tracker, max_connections=1, linger=30.0)
+    manager = fake_pool(managers, tracker, max_connections=1, linger=30.0)
     for future in busy_then_seven(manager):
         future.get(timeout=T)
     assert wait_until(lambda: manager._lingering is not None)
