@@ -189,15 +189,13 @@ class BackendIntegrationMixin:
         Returns a function that puts the old values back.
         """
         schema = self.get_schema_name()
-        declared = field_names(type(self))
-        if declared is not None:
-            unknown = sorted(set(changes) - declared - {"id"})
-            if unknown:
-                raise ValidationError(
-                    f"{type(self).__name__} (schema {schema!r}) has no field(s) "
-                    f"{', '.join(unknown)}; fields are {', '.join(sorted(declared))}",
-                    schema=schema,
-                )
+        unknown, declared = undeclared_fields(type(self), changes)
+        if unknown:
+            raise ValidationError(
+                f"{type(self).__name__} (schema {schema!r}) has no field(s) "
+                f"{', '.join(unknown)}; fields are {', '.join(declared)}",
+                schema=schema,
+            )
         missing = object()
         done: list[tuple[str, Any]] = []
 
@@ -469,13 +467,22 @@ def instantiate(klass: type[R], data: Any, schema: str, key: str) -> R:
 
 def check_filter_fields(klass: type, names: Iterable[str], schema: str) -> None:
     """Raise InvalidFilterError for a filter on a field ``klass`` lacks."""
-    declared = field_names(klass)
-    if declared is None:
-        return
-    unknown = sorted(set(names) - declared - {"id"})
+    unknown, declared = undeclared_fields(klass, names)
     if unknown:
         raise InvalidFilterError(
             f"{klass.__name__} has no field(s) {', '.join(unknown)} to filter "
-            f"schema {schema!r} on; fields are {', '.join(sorted(declared))}",
+            f"schema {schema!r} on; fields are {', '.join(declared)}",
             schema=schema,
         )
+
+
+def undeclared_fields(
+    klass: type, names: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """The ``names`` that ``klass`` does not declare (``id`` always counts as
+    declared), and its declared fields, both sorted; none for a class that
+    declares no fields."""
+    declared = field_names(klass)
+    if declared is None:
+        return [], []
+    return sorted(set(names) - declared - {"id"}), sorted(declared)
