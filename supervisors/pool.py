@@ -575,6 +575,10 @@ class ConnectorManagerBase:
                 return
             if failure is not None:
                 self._last_failure = failure
+            if problem == "lost" and self._closed:
+                # close() cut it: no news about the backend.
+                log.debug("connection_cut", pool=self.name, actor=worker.name)
+                return
             if problem == "lost":
                 self._lost += 1
                 log.warning("connection_lost", pool=self.name, actor=worker.name)

@@ -266,6 +266,7 @@ def test_close_of_a_store_whose_server_is_frozen_is_bounded_and_leaves_no_thread
         took = time.monotonic() - started
         assert took < 1.5, took
         assert wait_until(lambda: not library_threads(), 1.0), library_threads()
+        assert store.stats().connections_lost == 0  # cut by close(), not lost
         error = pending.exception(timeout=1)
         assert isinstance(error, va.StoreClosedError)
         assert str(error) == (
