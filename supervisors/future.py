@@ -190,7 +190,16 @@ class Future(Generic[T]):
 
         Raises the call's own error if it failed, or the wait-timeout error
         if the value did not arrive in time (the future stays usable).
+        ``timeout`` is checked whether or not the future is done, so a bad
+        one fails the same way every time.
         """
+        if timeout is not None and (
+            (type(timeout) is not float and type(timeout) is not int)
+            or timeout != timeout
+        ):
+            raise TypeError(
+                f"timeout must be a number of seconds or None, got {timeout!r}"
+            )
         if not self._done:
             guard = self._guard
             if guard is not None and guard.waits_on_itself():

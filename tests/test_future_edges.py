@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from typing import Any
 
 import pytest
 
@@ -146,3 +147,18 @@ def test_stop_iteration_reaches_an_awaiting_task_as_runtime_error() -> None:
 
 async def _await(future: Future[int]) -> int:
     return await future
+
+
+@pytest.mark.parametrize("bad", ["5", True, float("nan"), [1]])
+def test_a_bad_wait_timeout_fails_the_same_way_done_or_pending(bad: Any) -> None:
+    done: Future[int] = Future()
+    done.set(1)
+    pending: Future[int] = Future()
+    for future in (done, pending):
+        with pytest.raises(TypeError) as info:
+            future.get(timeout=bad)
+        assert str(info.value) == (
+            f"timeout must be a number of seconds or None, got {bad!r}"
+        )
+    assert done.get(timeout=0) == 1
+    assert not pending.done()
