@@ -30,14 +30,20 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+import requests
+from hdfs import InsecureClient
+from hdfs.util import HdfsError
 
 from supervisors.logs import get_logger
+from volnux_actors.connectors.hdfs import HDFSConnector
 from volnux_actors.errors import ObjectDoesNotExist, ObjectExistError
 from volnux_actors.records import BackendIntegrationMixin, encode_record
 from volnux_actors.stores.base import KeyValueStoreBackendBase
+from volnux_actors.stores.hdfs import HDFSStoreBackend
 
 log = get_logger("volnux_actors.bench")
 
@@ -158,17 +164,33 @@ class Client(Protocol):
     def filter(self, schema: str, status: str) -> list[PipelineRun]: ...
 
 
+@runtime_checkable
+class SchemaRemover(Protocol):
+    """A client that can remove what an emptied schema leaves on its backend."""
+
+    def remove_schemas(self, schemas: Sequence[str]) -> None: ...
+
+
+DEFAULT_CALL_TIMEOUT = 30.0
+
+
 class StoreClient:
     """A :class:`Client` on a volnux-actors store.
 
     Each call is sent with a ``timeout`` deadline, so that a call that could
-    not run in time is dropped rather than applied later.
+    not run in time is dropped rather than applied later. The deadline is
+    ``timeout`` if given, else the store's own ``timeout`` (the configured
+    one), else :data:`DEFAULT_CALL_TIMEOUT` seconds.
     """
 
-    def __init__(self, store: KeyValueStoreBackendBase, timeout: float = 30.0) -> None:
+    def __init__(
+        self, store: KeyValueStoreBackendBase, timeout: float | None = None
+    ) -> None:
+        if timeout is None:
+            timeout = store.timeout
         self.store = store
-        self.timeout = timeout
-        self._wait = timeout + 5.0
+        self.timeout = DEFAULT_CALL_TIMEOUT if timeout is None else timeout
+        self._wait = self.timeout + 5.0
 
     def insert(self, schema: str, key: str, record: PipelineRun) -> None:
         self.store.insert_record(schema, key, record, timeout=self.timeout).get(
@@ -204,6 +226,42 @@ class StoreClient:
             schema, PipelineRun, timeout=self.timeout, status=status
         )
         return future.get(timeout=self._wait)
+
+    def remove_schemas(self, schemas: Sequence[str]) -> None:
+        """Remove the directories that emptied schemas leave on HDFS.
+
+        Redis and memory keep nothing for a schema without records. HDFS
+        keeps ``<base_path>/<schema>``: each is deleted if it is empty (a
+        directory that still holds files is left, with a warning).
+        """
+        if isinstance(self.store, HDFSStoreBackend):
+            _remove_empty_directories(self.store, schemas)
+
+
+def _remove_empty_directories(store: HDFSStoreBackend, schemas: Sequence[str]) -> None:
+    # A connector of our own, never connected, only for the store's checked
+    # and normalised settings; the client is HdfsCLI's, as the connector's is.
+    connector = HDFSConnector(**store.connector_config())
+    base = connector.base_path.rstrip("/")
+    with requests.Session() as session:
+        client = InsecureClient(
+            connector.url,
+            user=connector.username or "volnux",
+            timeout=connector.timeout,
+            session=session,
+        )
+        for schema in schemas:
+            path = f"{base}/{schema}"
+            try:
+                client.delete(path, recursive=False)
+            except (HdfsError, requests.RequestException) as error:
+                log.warning(
+                    "bench_schema_left",
+                    schema=schema,
+                    path=path,
+                    error=type(error).__name__,
+                    detail=str(error),
+                )
 
 
 @dataclass
@@ -467,13 +525,20 @@ class BenchWorker:
         self._settle(slot, state)
 
     def cleanup(self) -> None:
-        """Delete this worker's records; stop at the first failure."""
-        for schema, records in self.live.items():
-            for key in list(records):
-                try:
-                    self.client.delete(schema, key)
-                except Exception:
-                    return
+        """Delete this worker's records, those in doubt too.
+
+        Stops at the first failure other than "does not exist", so that a
+        backend gone down costs one timeout, not one per record.
+        """
+        slots = [(s, k) for s, records in self.live.items() for k in records]
+        slots.extend(self.unsure)
+        for schema, key in slots:
+            try:
+                self.client.delete(schema, key)
+            except ObjectDoesNotExist:
+                continue
+            except Exception:
+                return
 
 
 def describe_difference(expected: _State, got: _State) -> str:
@@ -573,7 +638,8 @@ def run_workload(
     """Run the mix on ``client`` from ``workers`` threads for ``seconds``.
 
     Schemas are named ``<prefix>_w<n>`` and ``<prefix>_shared``; the default
-    prefix is unique to the run. Workers delete their records at the end.
+    prefix is unique to the run. Workers delete their records at the end,
+    and a :class:`SchemaRemover` client then removes the emptied schemas.
     """
     prefix = prefix or f"bench{uuid.uuid4().hex[:8]}"
     crew = [BenchWorker(n, client, prefix, max_live) for n in range(workers)]
@@ -600,6 +666,9 @@ def run_workload(
     result = _gather(crew, workers, seconds, elapsed)
     for worker in crew:
         worker.cleanup()
+    if isinstance(client, SchemaRemover):
+        schemas = [worker.own_schema for worker in crew]
+        client.remove_schemas([*schemas, f"{prefix}_shared"])
     log.debug("bench_finished", ops=result.ops, elapsed=round(elapsed, 3))
     return result
 
