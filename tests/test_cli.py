@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import subprocess
 import sys
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import structlog
@@ -17,11 +20,14 @@ from typer.testing import CliRunner
 
 import volnux_actors as va
 from tests.servers_redis import RedisServer
-from volnux_actors import bench
+from volnux_actors import bench, cli
 from volnux_actors.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_KEYS = {
+    "ok",
+    "exit_code",
+    "call_timeout_s",
     "backend",
     "url",
     "workers",
@@ -92,6 +98,8 @@ def test_memory_bench_json_line_holds_checked_figures() -> None:
         4,
     )
     assert report["seconds"] == 1.0
+    assert (report["ok"], report["exit_code"]) == (True, 0)
+    assert report["call_timeout_s"] == 30.0
     assert report["ops"] > 0
     assert report["wrong_reads"] == 0
     assert report["errors"] == 0
@@ -171,6 +179,48 @@ def test_bench_takes_the_store_from_a_config_file(
     assert report["pool"]["connections_opened"] <= 2
 
 
+@pytest.mark.hdfs
+def test_hdfs_bench_removes_the_schema_directories_it_made(hdfs_cluster: Any) -> None:
+    import hdfs
+
+    base = f"/bench{uuid.uuid4().hex[:8]}"
+    url = f"webhdfs://127.0.0.1:{hdfs_cluster.http_port}{base}?user=volnux"
+    proc = run_cli("bench", "--url", url, "--seconds", "1", "--workers", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc)
+    assert (report["ok"], report["backend"], report["url"]) == (True, "hdfs", url)
+    assert (report["wrong_reads"], report["errors"]) == (0, 0)
+    assert report["latency_ms_by_kind"]["insert"]["ops"] > 0
+    client = hdfs.InsecureClient(hdfs_cluster.url, user="volnux")
+    assert client.list(base) == []
+
+
+@pytest.mark.hdfs
+def test_remove_schemas_keeps_a_directory_that_still_holds_records(
+    hdfs_cluster: Any,
+) -> None:
+    import hdfs
+
+    base = f"/keep{uuid.uuid4().hex[:8]}"
+    client = hdfs.InsecureClient(hdfs_cluster.url, user="volnux")
+    client.makedirs(f"{base}/empty")
+    store = va.HDFSStoreBackend(
+        port=hdfs_cluster.http_port, username="volnux", base_path=base
+    )
+    try:
+        store.insert_record(
+            "kept", "k1", bench.make_run("k1", "w0", random.Random(0))
+        ).get(timeout=30)
+        with structlog.testing.capture_logs() as events:
+            bench.StoreClient(store).remove_schemas(["kept", "empty", "absent"])
+    finally:
+        store.close()
+    assert client.list(base) == ["kept"]
+    assert [(e["event"], e["schema"], e["path"], e["error"]) for e in events] == [
+        ("bench_schema_left", "kept", f"{base}/kept", "HdfsError")
+    ]
+
+
 def test_bad_url_exits_2_with_the_message_and_no_password() -> None:
     proc = run_cli("bench", "--url", "redis://app:Hunter2secret@h:port/0")
     assert proc.returncode == 2
@@ -185,13 +235,188 @@ def test_backend_contradicting_url_exits_2() -> None:
     assert "engine 'redis' contradicts url memory://" in proc.stderr
 
 
-def test_unreachable_backend_exits_2_before_running() -> None:
-    proc = run_cli("bench", "--url", "redis://127.0.0.1:1/0", "--json")
-    assert proc.returncode == 2
-    assert (
-        "redis://127.0.0.1:1/0 does not answer: BackendUnavailableError" in proc.stderr
+def test_unreachable_backend_exits_2_before_running_with_a_json_line() -> None:
+    proc = run_cli(
+        "bench", "--url", "redis://app:Hunter2secret@127.0.0.1:1/0", "--json"
     )
+    assert proc.returncode == 2
+    message = proc.stderr.strip().splitlines()[-1]
+    assert message.startswith(
+        "redis://app:***@127.0.0.1:1/0 does not answer: BackendUnavailableError"
+    )
+    assert last_json(proc) == {
+        "ok": False,
+        "exit_code": 2,
+        "error": message,
+        "backend": "redis",
+        "url": "redis://app:***@127.0.0.1:1/0",
+    }
+    assert len(proc.stdout.splitlines()) == 1
+    assert "Hunter2secret" not in proc.stderr + proc.stdout
+
+
+def test_password_in_the_url_query_is_masked_on_stderr_and_in_the_json_line() -> None:
+    proc = run_cli(
+        "bench", "--url", "redis://127.0.0.1:6401/0?password=leakme", "--json"
+    )
+    assert proc.returncode == 2
+    message = (
+        "configuration error: url redis://127.0.0.1:6401/0?password=***: put the "
+        "password in the user part (redis://user:password@host), not in the query"
+    )
+    assert proc.stderr.strip().splitlines()[-1] == message
+    assert last_json(proc) == {"ok": False, "exit_code": 2, "error": message}
+    assert "leakme" not in proc.stderr + proc.stdout
+
+
+def test_bad_configuration_with_json_prints_the_failure_as_json() -> None:
+    env = clean_env(VOLNUX_POOL__MAX_CONNECTIONS="many")
+    proc = run_cli("bench", "--json", env=env)
+    assert proc.returncode == 2
+    message = (
+        "configuration error: environment variable VOLNUX_POOL__MAX_CONNECTIONS: "
+        "max_connections must be an integer, got 'many'"
+    )
+    assert proc.stderr.strip() == message
+    assert proc.stdout.splitlines() == [
+        json.dumps({"ok": False, "exit_code": 2, "error": message})
+    ]
+
+
+def test_bad_configuration_without_json_prints_nothing_on_stdout() -> None:
+    proc = run_cli("bench", "--url", "redis://h:bad/0")
+    assert proc.returncode == 2
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--seconds", "inf"],
+            "bad option: --seconds must be a finite number from 0.1 to 86400, got inf",
+        ),
+        (
+            ["--seconds", "-inf"],
+            "bad option: --seconds must be a finite number from 0.1 to 86400, got -inf",
+        ),
+        (
+            ["--seconds", "nan"],
+            "bad option: --seconds must be a number from 0.1 to 86400, got nan "
+            "(not a number)",
+        ),
+        (
+            ["--seconds", "0.05"],
+            "bad option: --seconds must be from 0.1 to 86400, got 0.05",
+        ),
+        (
+            ["--seconds", "86401"],
+            "bad option: --seconds must be from 0.1 to 86400, got 86401",
+        ),
+        (
+            ["--workers", "100000"],
+            "bad option: --workers must be from 1 to 4096, got 100000",
+        ),
+        (["--workers", "0"], "bad option: --workers must be from 1 to 4096, got 0"),
+    ],
+)
+@pytest.mark.usefixtures("restore_logging")
+def test_out_of_bounds_bench_option_exits_2_naming_option_and_bound(
+    options: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["bench", *options, "--json"], env=clean_env())
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
+    assert result.stdout.splitlines() == [
+        json.dumps(
+            {
+                "ok": False,
+                "exit_code": 2,
+                "error": message,
+                "backend": "memory",
+                "url": "memory://",
+            }
+        )
+    ]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_bench_option_bounds_are_inclusive(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[tuple[int, float]] = []
+
+    def fake_run(client: Any, workers: int, seconds: float, *rest: Any) -> Any:
+        ran.append((workers, seconds))
+        return bench.WorkloadResult(workers, seconds, 0.0, 0, {}, Counter(), [])
+
+    monkeypatch.setattr(cli, "_run", fake_run)
+    for workers, seconds in (("4096", "86400"), ("1", "0.1")):
+        result = CliRunner().invoke(
+            app,
+            ["bench", "--workers", workers, "--seconds", seconds, "--json"],
+            env=clean_env(),
+        )
+        assert result.exit_code == 0, result.output
+    assert ran == [(4096, 86400.0), (1, 0.1)]
+
+
+def test_bench_help_states_the_bounds() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.stdout.split())
+    assert "Worker threads making calls, 1 to 4096." in text
+    assert "How long to run, 0.1 to 86400 seconds." in text
+
+
+class RecordsTimeout(bench.StoreClient):
+    """Notes the call deadline the CLI gave its client."""
+
+    seen: ClassVar[list[float]] = []
+
+    def count(self, schema: str) -> int:
+        RecordsTimeout.seen.append(self.timeout)
+        return super().count(schema)
+
+
+@pytest.mark.parametrize(
+    ("variables", "file_text", "timeout"),
+    [
+        ({}, None, 30.0),
+        ({"VOLNUX_TIMEOUT": "2.5"}, None, 2.5),
+        ({}, "timeout = 4\n", 4.0),
+        ({"VOLNUX_TIMEOUT": "7"}, "timeout = 4\n", 7.0),
+        ({"VOLNUX_TIMEOUT": "inf"}, None, 30.0),
+    ],
+)
+@pytest.mark.usefixtures("restore_logging")
+def test_bench_calls_use_the_configured_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variables: dict[str, str],
+    file_text: str | None,
+    timeout: float,
+) -> None:
+    RecordsTimeout.seen = []
+    monkeypatch.setattr(bench, "StoreClient", RecordsTimeout)
+    args = ["bench", "--seconds", "0.2", "--workers", "1", "--json"]
+    if file_text is not None:
+        path = tmp_path / "store.toml"
+        path.write_text(file_text, encoding="utf-8")
+        args += ["--config", str(path)]
+    result = CliRunner().invoke(app, args, env=clean_env(**variables))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[-1])["call_timeout_s"] == timeout
+    assert set(RecordsTimeout.seen) == {timeout}
+
+
+def test_store_client_takes_the_store_timeout_unless_given_one() -> None:
+    with_timeout = va.InMemoryKeyValueStoreBackend(timeout=3.0)
+    without = va.InMemoryKeyValueStoreBackend()
+    try:
+        assert bench.StoreClient(with_timeout).timeout == 3.0
+        assert bench.StoreClient(with_timeout, timeout=1.5).timeout == 1.5
+        assert bench.StoreClient(without).timeout == bench.DEFAULT_CALL_TIMEOUT == 30.0
+    finally:
+        with_timeout.close()
+        without.close()
 
 
 def test_console_script_runs_bench() -> None:
@@ -270,6 +495,45 @@ def test_failed_calls_make_bench_exit_1(monkeypatch: pytest.MonkeyPatch) -> None
     assert report["errors_by_type"] == {"OutcomeUnknownError": report["errors"]}
     # Either outcome of a failed update is a right answer.
     assert report["wrong_reads"] == 0
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_takes_env_connector_settings_for_the_backend_option() -> None:
+    env = clean_env(VOLNUX_CONNECTOR__PASSWORD="x")
+    result = CliRunner().invoke(app, ["show-config", "--backend", "redis"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["engine"] == "redis"
+    assert data["connector"]["password"] == "***"
+    assert data["url"] == "redis://:***@127.0.0.1:6379/0"
+    assert data["source"] == "environment + engine=redis"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_refuses_an_env_setting_foreign_to_the_backend_option() -> None:
+    env = clean_env(VOLNUX_CONNECTOR__PASSWORD="x")
+    result = CliRunner().invoke(app, ["show-config", "--backend", "hdfs"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "configuration error: environment variable VOLNUX_CONNECTOR__PASSWORD: "
+        "unknown setting 'password' for engine 'hdfs'; the settings are host, "
+        "port, username, base_path, datanode_address, connect_timeout, "
+        "read_timeout, temp_max_age\n"
+    )
+    assert result.stdout == ""
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_masks_a_password_in_the_query_of_the_url() -> None:
+    result = CliRunner().invoke(
+        app, ["show-config", "--url", "redis://h/0?password=leakme"], env=clean_env()
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "configuration error: url redis://h/0?password=***: put the password in "
+        "the user part (redis://user:password@host), not in the query\n"
+    )
+    assert "leakme" not in result.output
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import structlog
 import typer
@@ -27,6 +28,10 @@ from volnux_actors.errors import ConfigurationError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+MAX_WORKERS = 4096
+MIN_SECONDS = 0.1
+MAX_SECONDS = 86400.0
 
 app = typer.Typer(
     add_completion=False,
@@ -86,6 +91,33 @@ def _root() -> None:
     """Records in Redis, HDFS or memory behind supervised actors."""
 
 
+def _write_failure(message: str, exit_code: int, known: dict[str, Any]) -> None:
+    """The JSON line of a run that failed before it had figures to show."""
+    failure = {"ok": False, "exit_code": exit_code, "error": message, **known}
+    sys.stdout.write(json.dumps(failure) + "\n")
+    sys.stdout.flush()
+
+
+def _fail(message: str, json_output: bool, known: dict[str, Any]) -> NoReturn:
+    typer.echo(message, err=True)
+    if json_output:
+        _write_failure(message, EXIT_USAGE, known)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def check_bench_options(workers: int, seconds: float) -> None:
+    """Raise ValueError naming the option and its bounds if one is out."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
+    bounds = f"from {MIN_SECONDS:g} to {MAX_SECONDS:g}"
+    if math.isnan(seconds):
+        raise ValueError(f"--seconds must be a number {bounds}, got nan (not a number)")
+    if math.isinf(seconds):
+        raise ValueError(f"--seconds must be a finite number {bounds}, got {seconds}")
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ValueError(f"--seconds must be {bounds}, got {seconds:g}")
+
+
 @app.command("bench")
 def bench_command(
     backend: Annotated[
@@ -101,14 +133,21 @@ def bench_command(
         typer.Option("--config", help="A TOML configuration file."),
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker threads making calls.")
+        int, typer.Option(help=f"Worker threads making calls, 1 to {MAX_WORKERS}.")
     ] = 8,
     seconds: Annotated[
-        float, typer.Option(min=0.1, help="How long to run, in seconds.")
+        float,
+        typer.Option(
+            help=f"How long to run, {MIN_SECONDS:g} to {MAX_SECONDS:g} seconds."
+        ),
     ] = 5.0,
     json_output: Annotated[
         bool,
-        typer.Option("--json", help="Print one JSON object, no table or bar."),
+        typer.Option(
+            "--json",
+            help="Print one JSON object as the last line, also on failure; "
+            "no table or bar.",
+        ),
     ] = False,
     log_level: Annotated[
         LogLevel, typer.Option(help="Least level of log events on stderr.")
@@ -121,45 +160,51 @@ def bench_command(
     wrote. Settings come from --config, then VOLNUX_* environment variables,
     then --url and --backend; with none of them it runs in memory.
 
+    Each call's deadline is the configuration's timeout (VOLNUX_TIMEOUT),
+    or 30 s when none is set.
+
     Exit status: 0 when every answer was right and no call failed; 1 when
     any read was wrong or any call failed; 2 for a bad option or
-    configuration, or a backend that does not answer.
+    configuration, or a backend that does not answer. With --json the last
+    line of standard output is one JSON object in every case.
     """
     configure_logging(log_level)
+    known: dict[str, Any] = {}
     try:
         store_config = resolve_config(config, url, backend)
+        known = {"backend": store_config.engine, "url": store_config.url()}
+        check_bench_options(workers, seconds)
         store = build_store(store_config)
+    except ValueError as error:
+        _fail(f"bad option: {error}", json_output, known)
     except ConfigurationError as error:
-        typer.echo(f"configuration error: {error}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        _fail(f"configuration error: {error}", json_output, known)
     try:
         client = bench.StoreClient(store)
         try:
             client.count("bench_preflight")
         except Exception as error:
-            typer.echo(
-                f"{store_config.url()} does not answer: "
-                f"{type(error).__name__}: {error}",
-                err=True,
+            _fail(
+                f"{known['url']} does not answer: {type(error).__name__}: {error}",
+                json_output,
+                known,
             )
-            raise typer.Exit(EXIT_USAGE) from None
         show_bar = not json_output and sys.stderr.isatty()
         result = _run(client, workers, seconds, show_bar, Console(stderr=True))
         pool = store.stats().as_dict()
     finally:
         store.close()
-    report: dict[str, Any] = {
-        "backend": store_config.engine,
-        "url": store_config.url(),
-    }
+    failed = len(result.wrong) > 0 or sum(result.errors.values()) > 0
+    exit_code = EXIT_FAILED if failed else EXIT_OK
+    report: dict[str, Any] = {"ok": not failed, "exit_code": exit_code, **known}
+    report["call_timeout_s"] = client.timeout
     report.update(result.as_dict())
     report["pool"] = pool
     if json_output:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
         _print_tables(report, Console())
-    failed = report["wrong_reads"] > 0 or report["errors"] > 0
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+    raise typer.Exit(exit_code)
 
 
 def _run(
