@@ -66,7 +66,8 @@ MEMORY = va.InMemoryKeyValueStoreBackend
         (
             REDIS,
             {"namespace": ""},
-            "RedisConnector: namespace must be a non-empty string, got ''",
+            "RedisConnector: namespace must be 1 to 100 letters, digits, '_', '.' "
+            "or '-' (not starting with '.' or '-'), got ''",
         ),
         (
             REDIS,
