@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 import volnux_actors as va
+from tests.records_for_tests import Run
 from tests.servers_redis import RedisServer
 from volnux_actors import messages as m
 from volnux_actors.connectors.redis import RedisConnector
@@ -252,3 +253,21 @@ def test_an_interrupted_read_never_hands_its_reply_to_the_next_call(
     caller.join(T)
     assert not caller.is_alive()
     assert outcome["value"] != b"hello", "the next call got the old call's reply"
+
+
+def test_an_error_reply_to_a_scan_keeps_the_connection(redis_clean: RedisServer) -> None:
+    # The schema's key holds a string: Redis answers HSCAN with WRONGTYPE.
+    # That is an answer, not a broken link: no reconnect, no lost connection.
+    client = redis_clean.client()
+    client.set("volnux:W", "a string")
+    with va.RedisStoreBackend(port=redis_clean.port, max_connections=1) as store:
+        for _ in range(5):
+            error = store.filter_record("W", Run).exception(timeout=T)
+            assert isinstance(error, va.BackendResponseError)
+            assert "WRONGTYPE" in str(error)
+            assert "'W'" in str(error)
+        stats = store.stats()
+        assert (stats.connections_lost, stats.connections_opened) == (0, 1)
+        assert store.count("other").get(timeout=T) == 0
+        names = [c.get("name") for c in client.client_list()]
+        assert names.count("volnux-actors") == 1

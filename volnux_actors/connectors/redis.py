@@ -459,9 +459,13 @@ class RedisConnector(BackendConnectorBase):
             error = self._ensure()
             if error is not None:
                 return error
-            found, failed = self._scan(message.schema)
+            found, failed, replied = self._scan(message.schema)
             if failed is None:
                 return found
+            if replied:
+                # An error reply (a key of the wrong type, say): the link is
+                # fine and asking again would give the same answer.
+                return translate(failed, message.describe(), schema=message.schema)
             self._drop()
             if attempt == 2:
                 return translate(failed, message.describe(), schema=message.schema)
@@ -469,23 +473,25 @@ class RedisConnector(BackendConnectorBase):
 
     def _scan(
         self, schema: str
-    ) -> tuple[list[tuple[str, bytes]], BaseException | None]:
+    ) -> tuple[list[tuple[str, bytes]], BaseException | None, bool]:
+        """The schema's records, or the failure and whether Redis replied it."""
         name = self._hash(schema)
         found: dict[bytes, bytes] = {}
         cursor: Any = 0
         while True:
             replies, failed = self._exchange([("HSCAN", name, cursor, "COUNT", 1000)])
             if failed is not None:
-                return [], failed
+                return [], failed, False
             reply = replies[0]
             if isinstance(reply, BaseException):
-                return [], reply
+                return [], reply, True
             cursor, flat = reply
             for i in range(0, len(flat), 2):
                 found[flat[i]] = flat[i + 1]
             if int(cursor) == 0:
                 break
-        return [(key.decode("utf-8"), value) for key, value in found.items()], None
+        items = [(key.decode("utf-8"), value) for key, value in found.items()]
+        return items, None, False
 
     # The primitive operations, for direct use of a connector.
 
