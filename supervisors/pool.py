@@ -46,11 +46,20 @@ class ConnectionMode(str, Enum):
 
 @dataclass(frozen=True)
 class PoolStats:
-    """A snapshot of a manager's figures; counters run from its start."""
+    """A snapshot of a manager's figures; counters run from its start.
+
+    ``actors`` is how many connector actors the pool has (each owns one
+    connection); ``connections_open`` how many of those are connected now,
+    ``connections_in_use`` and ``connections_idle`` how many actors are
+    running calls or waiting for them. ``connections_opened`` counts every
+    connection made, reconnects included; ``connections_lost`` those that
+    broke under a call; ``connect_failures`` attempts that failed.
+    """
 
     name: str
     mode: str
     max_connections: int
+    actors: int
     connections_open: int
     connections_in_use: int
     connections_idle: int
@@ -343,7 +352,6 @@ class ConnectorManagerBase:
         connector = self.connector_class(**self.connector_config)
         worker = ConnectorActor(self, connector, next(self._numbers))
         self._workers.add(worker)
-        self._opened += 1
         log.debug(
             "pool_grew", pool=self.name, actor=worker.name, size=len(self._workers)
         )
@@ -558,7 +566,9 @@ class ConnectorManagerBase:
         now = time.monotonic()
         with self._lock:
             if replaced > 0:
+                # The connector reconnected by itself within the batch.
                 self._lost += replaced
+                self._opened += replaced
             breaker = self.supervisor.breaker
             if problem is None:
                 self._last_failure = None
@@ -588,6 +598,8 @@ class ConnectorManagerBase:
 
     def _connected(self, worker: ConnectorActor) -> None:
         del worker
+        with self._lock:
+            self._opened += 1
 
     # -- timers ---------------------------------------------------------
 
@@ -743,7 +755,10 @@ class ConnectorManagerBase:
                 name=self.name,
                 mode=self.mode.value,
                 max_connections=self.max_connections,
-                connections_open=size,
+                actors=size,
+                connections_open=sum(
+                    1 for w in self._workers if w.connector.is_connected()
+                ),
                 connections_in_use=size - idle,
                 connections_idle=idle,
                 callers_waiting=sum(1 for j in self._queue if not j.future.done()),

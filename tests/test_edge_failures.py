@@ -170,3 +170,37 @@ def test_close_from_a_done_callback_does_not_wait_for_itself() -> None:
     assert closed.wait(T)
     assert took[0] < 1.0
     assert wait_until(lambda: not library_threads(), 5)
+
+
+def test_stats_count_reconnects_and_only_connections_that_are_open(
+    own_redis: RedisServer,
+) -> None:
+    store = va.RedisStoreBackend(port=own_redis.port, max_connections=2)
+    try:
+        assert store.count("s").get(timeout=5) == 0
+        stats = store.stats()
+        assert (stats.actors, stats.connections_open, stats.connections_opened) == (
+            1,
+            1,
+            1,
+        )
+        own_redis.client().client_kill_filter(_type="normal")
+        assert store.count("s").get(timeout=5) == 0  # on a new connection
+        stats = store.stats()
+        assert (stats.connections_opened, stats.connections_lost) == (2, 1)
+        assert stats.connections_open == 1
+        own_redis.kill()
+        error = store.count("s").exception(timeout=5)
+        assert isinstance(error, va.BackendUnavailableError)
+        stats = store.stats()
+        assert (stats.actors, stats.connections_open) == (1, 0)
+        own_redis.start()
+
+        def answers() -> bool:
+            return store.count("s").exception(timeout=5) is None
+
+        assert wait_until(answers, 10)
+        stats = store.stats()
+        assert (stats.connections_open, stats.connections_opened) == (1, 3)
+    finally:
+        store.close()
