@@ -283,6 +283,24 @@ def test_bad_configuration_with_json_prints_the_failure_as_json() -> None:
     ]
 
 
+def test_config_file_that_is_not_utf8_is_a_configuration_error_in_each_command(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "n.toml"
+    path.write_bytes(b'engine = "redis"\n# \xff\xfe')
+    message = (
+        f"configuration error: {path} is not UTF-8 text: byte 0xff at offset 19 "
+        "(invalid start byte); save the file as UTF-8"
+    )
+    shown = run_cli("show-config", "--config", str(path))
+    assert (shown.returncode, shown.stdout, shown.stderr) == (2, "", message + "\n")
+    bench_run = run_cli("bench", "--json", "--config", str(path))
+    assert (bench_run.returncode, bench_run.stderr) == (2, message + "\n")
+    assert bench_run.stdout.splitlines() == [
+        json.dumps({"ok": False, "exit_code": 2, "error": message})
+    ]
+
+
 def test_bad_configuration_without_json_prints_nothing_on_stdout() -> None:
     proc = run_cli("bench", "--url", "redis://h:bad/0")
     assert proc.returncode == 2

@@ -278,6 +278,24 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     assert message.startswith(f"{path}: not valid TOML: ")
 
 
+@pytest.mark.parametrize(
+    ("content", "offset", "byte", "reason"),
+    [
+        (b'engine = "redis"\n# \xff\xfe', 19, 0xFF, "invalid start byte"),
+        (b"\xef\xbb\xbfengine = 'redis'\n# \xc3", 22, 0xC3, "unexpected end of data"),
+    ],
+)
+def test_file_that_is_not_utf8_names_the_file_and_the_byte_offset(
+    tmp_path: Path, content: bytes, offset: int, byte: int, reason: str
+) -> None:
+    path = tmp_path / "latin.toml"
+    path.write_bytes(content)
+    assert config_error(path=path, env={}) == (
+        f"{path} is not UTF-8 text: byte 0x{byte:02x} at offset {offset} "
+        f"({reason}); save the file as UTF-8"
+    )
+
+
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
     assert config_error(path=path, env={}) == (

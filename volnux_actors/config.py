@@ -43,6 +43,7 @@ query parameter whose name looks like a secret (``password``, ``token``...).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import importlib
@@ -250,17 +251,31 @@ def _apply_file(state: _State, path: Path) -> None:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as error:
         raise ConfigurationError(
             f"cannot read configuration file {path}: {error.strerror or error}"
         ) from error
+    text = _utf8_text(raw, path)
     toml = _toml()
     try:
         data: dict[str, Any] = toml.loads(text)
     except toml.TOMLDecodeError as error:
         raise ConfigurationError(f"{path}: not valid TOML: {error}") from error
     return data
+
+
+def _utf8_text(raw: bytes, path: Path) -> str:
+    """``raw`` decoded as UTF-8 (a leading byte order mark is dropped)."""
+    bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+    try:
+        return raw[len(bom) :].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = len(bom) + error.start
+        raise ConfigurationError(
+            f"{path} is not UTF-8 text: byte 0x{raw[offset]:02x} at offset "
+            f"{offset} ({error.reason}); save the file as UTF-8"
+        ) from error
 
 
 def _toml() -> ModuleType:
