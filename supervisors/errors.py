@@ -66,13 +66,16 @@ class ErrorKinds:
     Each class is built with one positional message argument and, where
     the call's message offers ``context()``, its fields as keywords. The
     ``unknown_outcome`` class is used when a call's deadline passes after
-    the call may already have reached the backend.
+    the call may already have reached the backend; ``interrupted`` when
+    such a call is cut short by something else (its actor crashed, the
+    manager was closed).
     """
 
     pool_timeout: type[Exception] = PoolTimeout
     unavailable: type[Exception] = Unavailable
     call_timeout: type[Exception] = CallTimeout
     unknown_outcome: type[Exception] = CallTimeout
+    interrupted: type[Exception] = CallTimeout
     wait_timeout: type[Exception] = WaitTimeout
     deadlock: type[Exception] = DeadlockDetected
     closed: type[Exception] = ManagerClosed

@@ -532,7 +532,7 @@ class ConnectorManagerBase:
             if not job.future.done():
                 if job.sent:
                     failure = self._error(
-                        self.errors.unknown_outcome,
+                        self.errors.interrupted,
                         f"connector actor of pool {self.name} crashed while running "
                         f"{_describe(job.message)} ({error!r}); the call may or may "
                         "not have been applied",
@@ -826,9 +826,9 @@ class ConnectorManagerBase:
         what = _describe(job.message)
         if sent and getattr(job.message, "is_write", True):
             return self._error(
-                self.errors.unknown_outcome,
+                self.errors.interrupted,
                 f"{what}: pool {self.name} was closed while the call was running; "
-                "its outcome is unknown",
+                "its outcome is unknown, so read before writing again",
                 job.message,
             )
         return self._error(

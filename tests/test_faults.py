@@ -19,6 +19,7 @@ import volnux_actors as va
 from tests.conftest import library_threads, wait_until
 from tests.faults.load import Load
 from tests.faults.proxy import FaultProxy
+from tests.records_for_tests import Run
 from tests.servers_redis import RedisServer
 
 pytestmark = [pytest.mark.fault, pytest.mark.redis]
@@ -272,6 +273,28 @@ def test_close_of_a_store_whose_server_is_frozen_is_bounded_and_leaves_no_thread
         assert str(error) == (
             "count on schema 'frozen': pool "
             f"{store.stats().name} was closed before the call completed"
+        )
+    finally:
+        server.thaw()
+
+
+def test_a_write_cut_short_by_close_is_unknown_outcome_not_a_timeout(
+    server: RedisServer,
+) -> None:
+    store = make_store(server.port, socket_timeout=30.0, max_connections=1)
+    assert store.count("frozen").get(timeout=DEADLINE) == 0
+    server.freeze()
+    try:
+        write = store.insert_record("frozen", "k", Run("k", "queued"), timeout=60)
+        assert wait_until(lambda: store.stats().connections_in_use == 1, 5)
+        store.close(timeout=0.2)
+        error = write.exception(timeout=1)
+        assert isinstance(error, va.OutcomeUnknownError)
+        assert not isinstance(error, va.WriteTimeoutError)
+        assert str(error) == (
+            f"insert_record of key 'k' in schema 'frozen': pool {store.stats().name} "
+            "was closed while the call was running; its outcome is unknown, so "
+            "read before writing again"
         )
     finally:
         server.thaw()

@@ -149,6 +149,7 @@ STORE_ERRORS = ErrorKinds(
     unavailable=BackendUnavailableError,
     call_timeout=OperationTimeoutError,
     unknown_outcome=WriteTimeoutError,
+    interrupted=OutcomeUnknownError,
     wait_timeout=WaitTimeoutError,
     deadlock=ActorDeadlockError,
     closed=StoreClosedError,
