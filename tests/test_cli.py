@@ -569,6 +569,43 @@ def test_show_config_prints_the_settings_with_the_password_masked() -> None:
     assert "Hunter2secret" not in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'engine = "redis"\n[connector]\nnamespace = "a:b"\n'
+            'password = "Hunter2secret"\n',
+            "configuration error: RedisConnector: namespace must be 1 to 100 "
+            "letters, digits, '_', '.' or '-' (not starting with '.' or '-'), "
+            "got 'a:b'",
+        ),
+        (
+            'engine = "hdfs"\n[connector]\nusername = ""\n',
+            "configuration error: HDFSConnector: username must be a non-empty "
+            "string or None, got ''",
+        ),
+        (
+            'name = ""\n',
+            "configuration error: InMemoryKeyValueStoreBackend: name must be a "
+            "non-empty string or None, got ''",
+        ),
+    ],
+)
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_refuses_what_bench_refuses_with_the_same_message(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "store.toml"
+    path.write_text(text, encoding="utf-8")
+    for command in ("show-config", "bench"):
+        result = CliRunner().invoke(
+            app, [command, "--config", str(path)], env=clean_env()
+        )
+        assert (result.exit_code, result.stdout) == (2, ""), command
+        assert result.stderr == message + "\n", command
+        assert "Hunter2secret" not in result.output
+
+
 def test_bench_help_states_the_exit_status() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

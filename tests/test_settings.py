@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import socket
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ from redis import exceptions as rx
 import volnux_actors as va
 from tests.records_for_tests import User
 from tests.servers_redis import RedisServer, free_port
+from volnux_actors.config import build_store, check_store_config, load_config
 from volnux_actors.connectors.redis_errors import HINTS, TRANSLATIONS, translate
 
 T = 10.0
@@ -198,6 +202,67 @@ def test_wrong_setting_raises_configuration_error_when_the_store_is_built(
     with pytest.raises(va.ConfigurationError) as caught:
         klass(**settings)
     assert str(caught.value) == message
+
+
+NAMESPACE_RULE = (
+    "1 to 100 letters, digits, '_', '.' or '-' (not starting with '.' or '-')"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "engine = 'redis'\n[connector]\nnamespace = 'a:b'\npassword = 'Hunter2'\n",
+            f"RedisConnector: namespace must be {NAMESPACE_RULE}, got 'a:b'",
+        ),
+        (
+            "engine = 'redis'\n[connector]\nhealth_check_after = inf\n",
+            "RedisConnector: health_check_after must be 0 seconds or more, got inf",
+        ),
+        (
+            "engine = 'redis'\n[connector]\nusername = ''\n",
+            "RedisConnector: username must be a non-empty string or None, got ''",
+        ),
+        (
+            "engine = 'hdfs'\n[connector]\nusername = ''\n",
+            "HDFSConnector: username must be a non-empty string or None, got ''",
+        ),
+        (
+            "name = ''\n",
+            "InMemoryKeyValueStoreBackend: name must be a non-empty string or None, "
+            "got ''",
+        ),
+    ],
+)
+def test_checking_a_config_refuses_what_building_its_store_refuses(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "store.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path, env={})
+    with pytest.raises(va.ConfigurationError) as checked:
+        check_store_config(config)
+    with pytest.raises(va.ConfigurationError) as built:
+        build_store(config)
+    assert str(checked.value) == message
+    assert str(built.value) == message
+    assert "Hunter2" not in message
+
+
+@pytest.mark.parametrize("engine", ["memory", "redis", "hdfs"])
+def test_checking_a_config_starts_no_thread_and_opens_no_socket(
+    monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a socket was opened: {args!r}")
+
+    config = load_config(engine=engine, env={})
+    threads = set(threading.enumerate())
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    check_store_config(config)
+    assert set(threading.enumerate()) == threads
 
 
 def test_store_with_right_settings_is_built_without_connecting() -> None:

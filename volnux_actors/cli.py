@@ -22,7 +22,12 @@ from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
 from volnux_actors import bench
-from volnux_actors.config import StoreConfig, build_store, load_config
+from volnux_actors.config import (
+    StoreConfig,
+    build_store,
+    check_store_config,
+    load_config,
+)
 from volnux_actors.errors import ConfigurationError
 
 EXIT_OK = 0
@@ -304,10 +309,15 @@ def show_config_command(
         Path | None, typer.Option("--config", help="A TOML configuration file.")
     ] = None,
 ) -> None:
-    """Print the settings a store would get, as JSON (password masked)."""
+    """Print the settings a store would get, as JSON (password masked).
+
+    The settings pass the checks that building the store makes (nothing is
+    connected), so a configuration shown here is one the bench accepts.
+    """
     configure_logging(LogLevel.warning)
     try:
         store_config = resolve_config(config, url, backend)
+        check_store_config(store_config)
     except ConfigurationError as error:
         typer.echo(f"configuration error: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from supervisors.logs import get_logger
+from volnux_actors import checks
 from volnux_actors.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -688,37 +689,59 @@ def load_config(
 
 def build_store(config: StoreConfig) -> KeyValueStoreBackendBase:
     """A new store for ``config``; close it when done."""
-    from volnux_actors.stores.memory import InMemoryKeyValueStoreBackend
-    from volnux_actors.stores.redis import RedisStoreBackend
-
-    options = config.store_options()
-    c = config.connector
-    store: KeyValueStoreBackendBase
-    if isinstance(c, RedisSettings):
-        store = RedisStoreBackend(**dataclasses.asdict(c), **options)
-    elif isinstance(c, HDFSSettings):
-        store = _hdfs_store(c, options)
-    else:
-        store = InMemoryKeyValueStoreBackend(**options)
+    klass, connector = _store_arguments(config)
+    store = klass(**connector, **config.store_options())
     log.debug("store_built", engine=config.engine, url=config.url(), store=repr(store))
     return store
 
 
-def _hdfs_store(
-    settings: HDFSSettings, options: dict[str, Any]
-) -> KeyValueStoreBackendBase:
+def check_store_config(config: StoreConfig) -> None:
+    """Run the checks :func:`build_store` runs, connecting nothing.
+
+    It builds the engine's connector, which checks its settings and opens
+    nothing, and checks the pool settings as the store does, without
+    starting a pool. Raises :class:`ConfigurationError` as the build would.
+    """
+    klass, connector = _store_arguments(config)
+    klass.connector_klass(**connector)
+    owner = klass.__name__
+    pool = config.pool
+    checks.timeout(config.timeout, "timeout", owner)
+    checks.count(pool.max_connections, "max_connections", owner, 1)
+    checks.timeout(pool.connection_timeout, "connection_timeout", owner)
+    checks.timeout(pool.idle_timeout, "idle_timeout", owner)
+    checks.text(config.name, "name", owner, optional=True)
+
+
+def _store_arguments(
+    config: StoreConfig,
+) -> tuple[type[KeyValueStoreBackendBase], dict[str, Any]]:
+    """The store class for ``config`` and its connector keyword arguments."""
+    from volnux_actors.stores.memory import InMemoryKeyValueStoreBackend
+    from volnux_actors.stores.redis import RedisStoreBackend
+
+    c = config.connector
+    if isinstance(c, RedisSettings):
+        return RedisStoreBackend, dataclasses.asdict(c)
+    if isinstance(c, HDFSSettings):
+        kwargs = dataclasses.asdict(c)
+        if kwargs["username"] is None:
+            del kwargs["username"]
+        return _hdfs_store_class(), kwargs
+    return InMemoryKeyValueStoreBackend, {}
+
+
+def _hdfs_store_class() -> type[KeyValueStoreBackendBase]:
     # Imported here: the HDFS store is optional, and this module must load
     # without it.
     import volnux_actors
 
-    klass = getattr(volnux_actors, "HDFSStoreBackend", None)
+    klass: type[KeyValueStoreBackendBase] | None = getattr(
+        volnux_actors, "HDFSStoreBackend", None
+    )
     if klass is None:
         raise ConfigurationError(
             "engine 'hdfs' needs volnux_actors.HDFSStoreBackend, which this "
             "installation does not provide"
         )
-    kwargs = dataclasses.asdict(settings)
-    if kwargs["username"] is None:
-        del kwargs["username"]
-    store: KeyValueStoreBackendBase = klass(**kwargs, **options)
-    return store
+    return klass
