@@ -313,3 +313,27 @@ def test_count_stays_one_request_with_stale_temp_files(
         assert stale in every_file(raw, base)
     finally:
         connector.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("base_path", "part"),
+    [("/nu2/semi;colon:", "semi;colon:"), ("/nu2/x/../y", ".."), ("/a/../../etc", "..")],
+)
+def test_a_base_path_that_could_leave_its_tree_or_that_hdfs_refuses_is_refused(
+    base_path: str, part: str
+) -> None:
+    with pytest.raises(va.ConfigurationError) as info:
+        va.HDFSStoreBackend(host="127.0.0.1", port=9870, base_path=base_path)
+    assert str(info.value) == (
+        f"HDFSConnector: base_path {base_path!r} has a part {part!r} that is not 1 "
+        "to 100 letters, digits, '_', '.' or '-' (not starting with '.' or '-'); "
+        "'..' and ':' are refused"
+    )
+
+
+def test_a_base_path_is_kept_without_empty_parts_or_a_trailing_slash() -> None:
+    from volnux_actors.connectors.hdfs import HDFSConnector
+
+    assert HDFSConnector(base_path="/volnux/").base_path == "/volnux"
+    assert HDFSConnector(base_path="/a//b").base_path == "/a/b"
+    assert HDFSConnector(base_path="/").base_path == "/"

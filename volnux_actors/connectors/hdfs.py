@@ -15,7 +15,6 @@ cluster.
 
 from __future__ import annotations
 
-import posixpath
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -50,6 +49,7 @@ from volnux_actors.errors import (
     StoreError,
     WriteTimeoutError,
 )
+from volnux_actors.keys import NAME_RULE
 
 # Remote exceptions that mean "the cluster cannot serve this now".
 _UNAVAILABLE = frozenset(
@@ -168,12 +168,7 @@ class HDFSConnector(BackendConnectorBase):
             password,
             db,
         )
-        if not isinstance(base_path, str) or not base_path.startswith("/"):
-            raise ConfigurationError(
-                f"{owner}: base_path must be an absolute path (from /), got "
-                f"{base_path!r}"
-            )
-        self.base_path = posixpath.normpath(base_path)
+        self.base_path = _base_path(base_path, owner)
         self.timeout = (
             checks.timeout(connect_timeout, "connect_timeout", owner),
             checks.timeout(read_timeout, "read_timeout", owner),
@@ -606,6 +601,28 @@ class HDFSConnector(BackendConnectorBase):
             self._client._delete(temp, strict=False, recursive="false")
         except Exception:
             return
+
+
+def _base_path(value: object, owner: str) -> str:
+    """An absolute path whose every part follows the schema names' rule.
+
+    So no ``..`` can climb out of it, and no part holds a character HDFS
+    refuses in a path (``:``) or one a URL treats specially; a trailing
+    ``/`` is dropped. ``/`` alone is the root.
+    """
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ConfigurationError(
+            f"{owner}: base_path must be an absolute path (from /), got {value!r}"
+        )
+    parts = [part for part in value.split("/") if part]
+    for part in parts:
+        if not NAME_RULE.fullmatch(part):
+            raise ConfigurationError(
+                f"{owner}: base_path {value!r} has a part {part!r} that is not 1 "
+                "to 100 letters, digits, '_', '.' or '-' (not starting with '.' "
+                "or '-'); '..' and ':' are refused"
+            )
+    return "/" + "/".join(parts)
 
 
 def _failure(response: requests.Response | _DirectResponse) -> _Failed:
