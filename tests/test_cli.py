@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import random
 import subprocess
@@ -22,6 +23,7 @@ import volnux_actors as va
 from tests.servers_redis import RedisServer
 from volnux_actors import bench, cli
 from volnux_actors.cli import app
+from volnux_actors.config import StoreConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_KEYS = {
@@ -604,6 +606,65 @@ def test_show_config_refuses_what_bench_refuses_with_the_same_message(
         assert (result.exit_code, result.stdout) == (2, ""), command
         assert result.stderr == message + "\n", command
         assert "Hunter2secret" not in result.output
+
+
+def strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_prints_an_infinite_timeout_as_null_in_strict_json(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.toml"
+    path.write_text(
+        'engine = "redis"\ntimeout = inf\n[connector]\nsocket_timeout = inf\n'
+        "[pool]\nidle_timeout = inf\nconnection_timeout = +inf\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["show-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert strict_json(result.stdout) == {
+        "engine": "redis",
+        "timeout": None,
+        "name": None,
+        "source": str(path),
+        "connector": {
+            "host": "127.0.0.1",
+            "port": 6379,
+            "db": 0,
+            "username": None,
+            "password": None,
+            "namespace": "volnux",
+            "socket_timeout": None,
+            "socket_connect_timeout": 2.0,
+            "health_check_after": 1.0,
+        },
+        "pool": {
+            "connection_mode": None,
+            "max_connections": 10,
+            "connection_timeout": None,
+            "idle_timeout": None,
+        },
+        "url": "redis://127.0.0.1:6379/0",
+    }
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_fails_loudly_rather_than_print_a_non_finite_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown = StoreConfig().as_dict()
+    monkeypatch.setattr(StoreConfig, "as_dict", lambda self: {**shown, "x": math.nan})
+    result = CliRunner().invoke(app, ["show-config"], env=clean_env())
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ValueError)
+    message = str(result.exception)
+    assert message.startswith("Out of range float values are not JSON compliant")
+    assert result.stdout == ""
 
 
 def test_bench_help_states_the_exit_status() -> None:

@@ -296,6 +296,43 @@ def test_file_that_is_not_utf8_names_the_file_and_the_byte_offset(
     )
 
 
+def test_infinite_timeouts_show_as_none_and_still_mean_no_timeout(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "timeout = inf\n[pool]\nidle_timeout = inf\nconnection_timeout = inf\n",
+    )
+    config = load_config(path, env={"VOLNUX_POOL__CONNECTION_TIMEOUT": "inf"})
+    shown = config.as_dict()
+    assert (shown["timeout"], shown["pool"]) == (
+        None,
+        {
+            "connection_mode": None,
+            "max_connections": 10,
+            "connection_timeout": None,
+            "idle_timeout": None,
+        },
+    )
+    store = build_store(config)
+    try:
+        assert store.timeout is None
+        assert store.manager.connection_timeout is None
+        assert store.manager.idle_timeout is None
+    finally:
+        store.close()
+
+
+def test_infinite_hdfs_timeouts_show_as_none() -> None:
+    inf = float("inf")
+    config = StoreConfig(
+        engine="hdfs", connector=HDFSSettings(read_timeout=inf, temp_max_age=inf)
+    )
+    connector = config.as_dict()["connector"]
+    assert (connector["read_timeout"], connector["temp_max_age"]) == (None, None)
+    assert connector["connect_timeout"] == 2.0
+
+
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
     assert config_error(path=path, env={}) == (

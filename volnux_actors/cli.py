@@ -323,7 +323,8 @@ def show_config_command(
         raise typer.Exit(EXIT_USAGE) from None
     data = store_config.as_dict()
     data["url"] = store_config.url()
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    # allow_nan=False: a value JSON cannot hold fails here, not in a reader.
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ import codecs
 import dataclasses
 import difflib
 import importlib
+import math
 import os
 import sys
 import typing
@@ -168,18 +169,32 @@ class StoreConfig:
         return "memory://"
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data for display; the password is masked."""
-        connector = dataclasses.asdict(self.connector)
+        """Plain data for display; the password is masked.
+
+        An infinite timeout means no timeout, as it does to the store, and
+        shows as None, so that the data is strict JSON.
+        """
+        connector = _shown(self.connector)
         if connector.get("password") is not None:
             connector["password"] = "***"
         return {
             "engine": self.engine,
-            "timeout": self.timeout,
+            "timeout": None if self.timeout == math.inf else self.timeout,
             "name": self.name,
             "source": self.source,
             "connector": connector,
-            "pool": dataclasses.asdict(self.pool),
+            "pool": _shown(self.pool),
         }
+
+
+def _shown(settings: ConnectorSettings | PoolSettings) -> dict[str, Any]:
+    """``settings`` as a dict, an infinite optional number of seconds as None."""
+    shown = dataclasses.asdict(settings)
+    hints = typing.get_type_hints(type(settings))
+    for key, value in shown.items():
+        if _kind(hints[key]) == (float, True) and value == math.inf:
+            shown[key] = None
+    return shown
 
 
 def _host(host: str) -> str:
