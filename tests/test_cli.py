@@ -667,6 +667,25 @@ def test_show_config_fails_loudly_rather_than_print_a_non_finite_number(
     assert result.stdout == ""
 
 
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_reads_a_section_in_lower_case_after_the_prefix() -> None:
+    env = clean_env(VOLNUX_pool__MAX_CONNECTIONS="4")
+    result = CliRunner().invoke(app, ["show-config"], env=env)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert json.loads(result.stdout)["pool"]["max_connections"] == 4
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_show_config_warns_of_a_lower_case_prefix_with_the_capital_spelling() -> None:
+    env = clean_env(volnux_pool__max_connections="3")
+    result = CliRunner().invoke(app, ["show-config"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pool"]["max_connections"] == 10
+    assert "config_env_ignored" in result.stderr
+    assert "did_you_mean=VOLNUX_POOL__MAX_CONNECTIONS" in result.stderr
+    assert "variable=volnux_pool__max_connections" in result.stderr
+
+
 def test_bench_help_states_the_exit_status() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

@@ -365,6 +365,55 @@ def test_env_key_is_case_insensitive_after_the_section() -> None:
     assert config.pool.max_connections == 4
 
 
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "VOLNUX_POOL__MAX_CONNECTIONS",
+        "VOLNUX_pool__MAX_CONNECTIONS",
+        "VOLNUX_pool__max_connections",
+        "VOLNUX_Pool__Max_Connections",
+    ],
+)
+def test_env_section_and_key_are_read_in_any_case_after_the_prefix(
+    variable: str,
+) -> None:
+    with structlog.testing.capture_logs() as events:
+        config = load_config(env={variable: "4"})
+    assert config.pool.max_connections == 4
+    assert config.source == "environment"
+    assert events == []
+
+
+def test_env_names_after_the_prefix_are_read_in_any_case() -> None:
+    env = {
+        "VOLNUX_url": "redis://h:6380/1",
+        "VOLNUX_Timeout": "3",
+        "VOLNUX_name": "orders",
+        "VOLNUX_connector__namespace": "app",
+    }
+    with structlog.testing.capture_logs() as events:
+        config = load_config(env=env)
+    assert config.connector == RedisSettings(host="h", port=6380, db=1, namespace="app")
+    assert (config.timeout, config.name) == (3.0, "orders")
+    assert events == []
+
+
+def test_two_spellings_of_one_env_setting_are_refused() -> None:
+    env = {"VOLNUX_POOL__MAX_CONNECTIONS": "4", "VOLNUX_pool__max_connections": "5"}
+    assert config_error(env=env) == (
+        "environment variables VOLNUX_POOL__MAX_CONNECTIONS and "
+        "VOLNUX_pool__max_connections both set VOLNUX_POOL__MAX_CONNECTIONS "
+        "(read in any case after VOLNUX_); unset one of them"
+    )
+
+
+def test_env_unknown_section_in_lower_case_names_it_as_spelled() -> None:
+    assert config_error(env={"VOLNUX_poll__max_connections": "3"}) == (
+        "environment variable VOLNUX_poll__max_connections: unknown section "
+        "'poll'; use VOLNUX_CONNECTOR__<KEY> or VOLNUX_POOL__<KEY>"
+    )
+
+
 def test_empty_env_value_counts_as_unset() -> None:
     env = {"VOLNUX_ENGINE": "", "VOLNUX_POOL__MAX_CONNECTIONS": ""}
     assert load_config(CONFIG_DIR / "redis.toml", env=env).pool.max_connections == 16
@@ -383,7 +432,10 @@ def test_unrelated_volnux_variables_are_ignored() -> None:
         ("VOLNUX_CONNECTOR_HOST", "VOLNUX_CONNECTOR__HOST"),
         ("VOLNUX_URI", "VOLNUX_URL"),
         ("volnux_url", "VOLNUX_URL"),
-        ("Volnux_Pool__Max_Connections", None),
+        ("Volnux_Pool__Max_Connections", "VOLNUX_POOL__MAX_CONNECTIONS"),
+        ("volnux_pool__max_connections", "VOLNUX_POOL__MAX_CONNECTIONS"),
+        ("volnux_connector__host", "VOLNUX_CONNECTOR__HOST"),
+        ("volnux_log_level", None),
         ("VOLNUX_LOG_LEVEL", None),
     ],
 )

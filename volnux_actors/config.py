@@ -23,6 +23,11 @@ Settings are read in layers; a later layer wins:
 6. the ``url`` and ``engine`` arguments of :func:`load_config` (the CLI's
    ``--url`` and ``--backend``).
 
+A variable is read when its name starts with ``VOLNUX_`` in capitals; the
+rest of the name is read in any case (``VOLNUX_pool__max_connections`` is
+``VOLNUX_POOL__MAX_CONNECTIONS``), and two spellings of one setting are an
+error. A variable whose prefix is not in capitals (``volnux_...``) is not
+read: it is logged as ``config_env_ignored``, with its capital spelling.
 An empty environment variable counts as unset. Environment values are parsed
 to the setting's type. A setting that may be unset (such as
 ``idle_timeout``) takes the string ``"none"``, in a file (TOML has no null)
@@ -235,6 +240,7 @@ _TOP_KEYS = ("engine", "timeout", "name", "connector", "pool")
 _ENGINE_POOL_DEFAULTS: dict[str, dict[str, Any]] = {"hdfs": {"max_connections": 8}}
 _TOP_SETTINGS = {"timeout": float | None, "name": str | None}
 _ENV_NAMES = {"VOLNUX_URL", "VOLNUX_ENGINE", "VOLNUX_TIMEOUT", "VOLNUX_NAME"}
+_ENV_SECTIONS = ("CONNECTOR", "POOL")
 
 
 def _apply_file(state: _State, path: Path) -> None:
@@ -316,56 +322,85 @@ def _apply_url(state: _State, url: str, label: str) -> None:
 
 def _apply_env(state: _State, env: Mapping[str, str]) -> None:
     _warn_unused(env)
-    values = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and v != ""}
+    values = _env_values(env)
     url = values.get("VOLNUX_URL")
     if url is not None:
-        _apply_url(state, url, "environment variable VOLNUX_URL")
+        _apply_url(state, url[1], f"environment variable {url[0]}")
     engine = values.get("VOLNUX_ENGINE")
     if engine is not None:
-        where = "environment variable VOLNUX_ENGINE"
-        if url is not None and engine != state.engine.value:
+        where = f"environment variable {engine[0]}"
+        if url is not None and engine[1] != state.engine.value:
             raise ConfigurationError(
-                f"{where}={engine!r} contradicts VOLNUX_URL, which names engine "
+                f"{where}={engine[1]!r} contradicts {url[0]}, which names engine "
                 f"{state.engine.value!r}; unset one of them"
             )
-        state.set_engine(_Value(engine, where, False))
-    for name, value in sorted(values.items()):
-        rest = name[len(ENV_PREFIX) :]
+        state.set_engine(_Value(engine[1], where, False))
+    for canonical, (name, value) in sorted(values.items()):
+        rest = canonical[len(ENV_PREFIX) :]
+        where = f"environment variable {name}"
         if rest in ("TIMEOUT", "NAME"):
-            where = f"environment variable {name}"
             state.top[rest.lower()] = _Value(value, where, True)
             continue
         if "__" not in rest:
             continue
         section, _, key = rest.partition("__")
-        where = f"environment variable {name}"
         if section == "CONNECTOR":
             state.connector[key.lower()] = _Value(value, where, True)
         elif section == "POOL":
             state.pool[key.lower()] = _Value(value, where, True)
         else:
+            spelled = name[len(ENV_PREFIX) :].partition("__")[0]
             raise ConfigurationError(
-                f"{where}: unknown section {section!r}; use "
+                f"{where}: unknown section {spelled!r}; use "
                 "VOLNUX_CONNECTOR__<KEY> or VOLNUX_POOL__<KEY>"
             )
     if values.keys() & _ENV_NAMES or any("__" in name for name in values):
         state.sources.append("environment")
 
 
+def _env_values(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Our set variables, by their name in capitals: (name, value).
+
+    Ours start with ``VOLNUX_`` in capitals; the rest of the name is read
+    in any case, so two spellings of one setting are refused.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or value == "":
+            continue
+        canonical = name.upper()
+        twin = found.get(canonical)
+        if twin is not None and _is_read(canonical):
+            raise ConfigurationError(
+                f"environment variables {twin[0]} and {name} both set "
+                f"{canonical} (read in any case after VOLNUX_); unset one of them"
+            )
+        found[canonical] = (name, value)
+    return found
+
+
+def _is_read(canonical: str) -> bool:
+    """Whether ``VOLNUX_...`` (in capitals) is a name the loader reads."""
+    return canonical in _ENV_NAMES or "__" in canonical[len(ENV_PREFIX) :]
+
+
 def _warn_unused(env: Mapping[str, str]) -> None:
     """Log ``config_env_ignored`` for a variable named like ours that is not."""
     for name in sorted(env):
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or name in _ENV_NAMES:
+        if not upper.startswith(ENV_PREFIX):
             continue
-        if name.startswith(ENV_PREFIX) and "__" in name:
+        if name.startswith(ENV_PREFIX) and _is_read(upper):
             continue
         log.warning("config_env_ignored", variable=name, did_you_mean=_env_guess(upper))
 
 
 def _env_guess(name: str) -> str | None:
     """The variable the user probably meant by ``name`` (in capitals)."""
-    for section in ("CONNECTOR", "POOL"):
+    section, double, key = name[len(ENV_PREFIX) :].partition("__")
+    if double and key and section in _ENV_SECTIONS:
+        return name
+    for section in _ENV_SECTIONS:
         single = f"{ENV_PREFIX}{section}_"
         if name.startswith(single) and not name.startswith(f"{single}_"):
             return f"{single}_{name[len(single) :]}"
