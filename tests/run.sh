@@ -19,5 +19,6 @@ python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 bash tests/minihdfs/run.sh --build
 
 python3 -m ruff check volnux_actors supervisors tests
+python3 -m ruff format --check -q volnux_actors supervisors tests
 python3 -m mypy
 exec python3 -m pytest -q -p no:cacheprovider "$@"

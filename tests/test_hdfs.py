@@ -317,7 +317,11 @@ def test_count_stays_one_request_with_stale_temp_files(
 
 @pytest.mark.parametrize(
     ("base_path", "part"),
-    [("/nu2/semi;colon:", "semi;colon:"), ("/nu2/x/../y", ".."), ("/a/../../etc", "..")],
+    [
+        ("/nu2/semi;colon:", "semi;colon:"),
+        ("/nu2/x/../y", ".."),
+        ("/a/../../etc", ".."),
+    ],
 )
 def test_a_base_path_that_could_leave_its_tree_or_that_hdfs_refuses_is_refused(
     base_path: str, part: str

@@ -21,7 +21,8 @@ class IndexedRun(va.BackendIntegrationMixin):
 
 
 @pytest.mark.parametrize(
-    "namespace", ["nsC:IndexedRun", "a b", "x*", "", "line\nbreak", ".hidden", "n" * 101]
+    "namespace",
+    ["nsC:IndexedRun", "a b", "x*", "", "line\nbreak", ".hidden", "n" * 101],
 )
 def test_a_namespace_that_could_overlap_another_is_refused(
     redis_clean: RedisServer, namespace: str
@@ -46,7 +47,9 @@ def test_two_namespaces_in_one_database_keep_their_records_apart(
         assert second.count("idx").get(timeout=T) == 0
         assert second.count("IndexedRun").get(timeout=T) == 0
         second.insert_record("IndexedRun", "k", IndexedRun("k", "done")).get(timeout=T)
-        first.update_record("IndexedRun", "k", IndexedRun("k", "running")).get(timeout=T)
+        first.update_record("IndexedRun", "k", IndexedRun("k", "running")).get(
+            timeout=T
+        )
         assert first.filter_record("IndexedRun", IndexedRun, status="running").get(
             timeout=T
         ) == [IndexedRun("k", "running")]

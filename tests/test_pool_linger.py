@@ -53,8 +53,7 @@ def test_a_lingering_actor_is_woken_exactly_once_and_its_nudge_stays_held(
     again = [manager.submit(Echo(n)) for n in range(10, 30)]
     assert [f.get(timeout=T) for f in again] == list(range(10, 30))
     assert wait_until(
-        lambda: manager._lingering is worker
-        or manager.stats().connections_idle == 1
+        lambda: manager._lingering is worker or manager.stats().connections_idle == 1
     )
     assert worker.nudge.locked()
     assert tracker.batches[:2] == [1, 7] and sum(tracker.batches) == 28

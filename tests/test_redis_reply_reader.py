@@ -51,7 +51,9 @@ class ScriptedServer:
 
 
 @pytest.fixture
-def scripted(redis_clean: RedisServer) -> Iterator[tuple[RedisConnector, ScriptedServer]]:
+def scripted(
+    redis_clean: RedisServer,
+) -> Iterator[tuple[RedisConnector, ScriptedServer]]:
     connector = RedisConnector(
         port=redis_clean.port, socket_timeout=0.3, health_check_after=3600.0
     )
@@ -170,9 +172,9 @@ def test_two_noscript_replies_and_a_lost_link_fail_only_those_calls(
     # The first EVAL was sent when the link went: outcome unknown. The second
     # was never sent: unknown as well, or run on a fresh connection.
     assert isinstance(results[0], va.OutcomeUnknownError), results
-    assert isinstance(
-        results[1], va.OutcomeUnknownError | va.ObjectDoesNotExist
-    ), results
+    assert isinstance(results[1], va.OutcomeUnknownError | va.ObjectDoesNotExist), (
+        results
+    )
 
 
 def test_after_a_restart_reads_and_script_writes_give_exact_results(
@@ -255,7 +257,9 @@ def test_an_interrupted_read_never_hands_its_reply_to_the_next_call(
     assert outcome["value"] != b"hello", "the next call got the old call's reply"
 
 
-def test_an_error_reply_to_a_scan_keeps_the_connection(redis_clean: RedisServer) -> None:
+def test_an_error_reply_to_a_scan_keeps_the_connection(
+    redis_clean: RedisServer,
+) -> None:
     # The schema's key holds a string: Redis answers HSCAN with WRONGTYPE.
     # That is an answer, not a broken link: no reconnect, no lost connection.
     client = redis_clean.client()

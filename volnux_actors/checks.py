@@ -75,8 +75,7 @@ def name(value: Any, setting: str, owner: str) -> str:
         raise _refuse(
             owner,
             setting,
-            "1 to 100 letters, digits, '_', '.' or '-' (not starting with "
-            "'.' or '-')",
+            "1 to 100 letters, digits, '_', '.' or '-' (not starting with '.' or '-')",
             value,
         )
     return value

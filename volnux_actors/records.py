@@ -177,9 +177,7 @@ class BackendIntegrationMixin:
             undo()
             return _failed(error)
         written = store.update_record(self.get_schema_name(), key, self)
-        if written.done() and isinstance(
-            written.exception(timeout=0), ValidationError
-        ):
+        if written.done() and isinstance(written.exception(timeout=0), ValidationError):
             undo()  # refused before any I/O: nothing was written
         return written
 
@@ -476,9 +474,7 @@ def check_filter_fields(klass: type, names: Iterable[str], schema: str) -> None:
         )
 
 
-def undeclared_fields(
-    klass: type, names: Iterable[str]
-) -> tuple[list[str], list[str]]:
+def undeclared_fields(klass: type, names: Iterable[str]) -> tuple[list[str], list[str]]:
     """The ``names`` that ``klass`` does not declare (``id`` always counts as
     declared), and its declared fields, both sorted; none for a class that
     declares no fields."""
