@@ -147,6 +147,9 @@ class ConnectorActor(pykka.ThreadingActor):
         self.local: deque[Job] = deque()
         self.current: list[Job] = []
         self.thread: threading.Thread | None = None
+        # Held by a caller running a batch on the lent connector: the actor
+        # must not disconnect it (close() stopping it) under that caller.
+        self.lent = threading.Lock()
         # Held except while the pool wakes this actor from a linger.
         self.nudge = threading.Lock()
         self.nudge.acquire()
@@ -174,7 +177,12 @@ class ConnectorActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, _Run):
             if isinstance(message, _Crash):
-                raise message.error
+                error = message.error
+                if isinstance(error, Exception):
+                    raise error
+                # pykka stops every actor of the process on a BaseException
+                # (an interrupt the lending caller got): crash this one only.
+                raise RuntimeError(f"interrupted while lent: {error!r}") from error
             return super().on_receive(message)
         batch: list[Job] | None = message.batch
         while batch:
@@ -220,8 +228,13 @@ class ConnectorActor(pykka.ThreadingActor):
         self.manager._connection_result(
             self, "lost" if broken else None, replaced=lost - int(broken)
         )
+        now = time.monotonic()
         for job, outcome in zip(live, outcomes, strict=True):
-            job.finish(outcome)
+            if job.deadline is not None and job.deadline <= now:
+                # Passed while it ran; a lent call has no deadline timer.
+                manager._expire(job)
+            else:
+                job.finish(outcome)
 
     def _ensure_connected(self, now: float) -> BaseException | None:
         if self.connector.is_connected():
@@ -273,12 +286,13 @@ class ConnectorActor(pykka.ThreadingActor):
         return None
 
     def _disconnect(self) -> None:
-        try:
-            if self.connector.is_connected():
-                self.connector.disconnect()
-                log.debug("disconnected", actor=self.name)
-        except Exception as error:
-            log.warning("disconnect_failed", actor=self.name, error=str(error))
+        with self.lent:
+            try:
+                if self.connector.is_connected():
+                    self.connector.disconnect()
+                    log.debug("disconnected", actor=self.name)
+            except Exception as error:
+                log.warning("disconnect_failed", actor=self.name, error=str(error))
 
     def abort(self) -> None:
         """Cut the connection from another thread, waking a blocked call."""
@@ -300,8 +314,13 @@ class ConnectorActor(pykka.ThreadingActor):
         """
         manager = self.manager
         self.current = batch
+        # While lent, this thread stands for the actor: a call the connector
+        # makes on its own store runs inline, as on the actor's thread.
+        caller = _local.worker
+        _local.worker = self
         try:
-            self._execute(batch)
+            with self.lent:
+                self._execute(batch)
         except BaseException as error:
             self.current = []
             manager._fail_batch(batch, error)
@@ -309,6 +328,8 @@ class ConnectorActor(pykka.ThreadingActor):
             if not isinstance(error, Exception):
                 raise
             return []
+        finally:
+            _local.worker = caller
         self.current = []
         return manager._next_batch(self, batch, linger=False)
 

@@ -814,7 +814,12 @@ class ConnectorManagerBase:
                 log.debug("actor_already_stopped", actor=worker.name)
         for worker in workers:
             thread = worker.thread
-            if thread is not None and thread is not threading.current_thread():
+            # An actor lent to this thread stops once this thread returns.
+            if (
+                thread is not None
+                and worker is not me
+                and thread is not threading.current_thread()
+            ):
                 thread.join(max(0.5, deadline - time.monotonic()))
         self.supervisor.stop(max(0.5, deadline - time.monotonic()))
         log.debug("pool_closed", pool=self.name, actors=len(workers))

@@ -23,6 +23,10 @@ class Tracker:
     connects: int = 0
     order: list[Any] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
+    overlaps: int = 0
+    """Times a connector was entered, or disconnected, while in use."""
+    threads: list[int] = field(default_factory=list)
+    """The thread that ran each batch, in order."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,25 @@ class Crash:
         return self.describe_text
 
 
+class Interrupted(BaseException):
+    """Like KeyboardInterrupt, but raised only by tests."""
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """Raise :class:`Interrupted` out of the connector."""
+
+    def describe(self) -> str:
+        return "interrupt"
+
+
 @dataclass(frozen=True)
 class Call:
     """Run ``func(connector)`` on the actor's thread."""
 
     func: Any
+    route_key: Any = None
+    is_write: bool = True
 
     def describe(self) -> str:
         return "call"
@@ -74,6 +92,8 @@ class FakeConnector:
         self.tracker = tracker
         self.fail_connect = fail_connect
         self.connected = False
+        self.using = 0
+        self.user: int | None = None
 
     def connect(self) -> None:
         if self.fail_connect:
@@ -88,18 +108,36 @@ class FakeConnector:
         if self.connected:
             with self.tracker.lock:
                 self.tracker.open_now -= 1
+                if self.using:
+                    self.tracker.overlaps += 1
         self.connected = False
 
     def is_connected(self) -> bool:
         return self.connected
 
     def run_batch(self, messages: Sequence[Any]) -> list[Any]:
-        with self.tracker.lock:
-            self.tracker.batches.append(len(messages))
+        tracker = self.tracker
+        with tracker.lock:
+            tracker.batches.append(len(messages))
+            me = threading.get_ident()
+            tracker.threads.append(me)
+            if self.using and self.user != me:
+                tracker.overlaps += 1  # a nested call on one thread is fine
+            self.using += 1
+            self.user = me
+        try:
+            return self._run(messages)
+        finally:
+            with tracker.lock:
+                self.using -= 1
+
+    def _run(self, messages: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
         for message in messages:
             if isinstance(message, Crash):
                 raise RuntimeError("connector blew up")
+            if isinstance(message, Interrupt):
+                raise Interrupted("interrupted by the test")
             if isinstance(message, Hold):
                 if message.started is not None:
                     message.started.set()
