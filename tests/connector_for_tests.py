@@ -152,3 +152,14 @@ class FakeConnector:
                 self.tracker.order.append(message.value)
             out.append(message.value)
         return out
+
+
+def busy_then_seven(manager: Any, timeout: float = 10.0) -> list[Any]:
+    """One held call, then seven answered in one batch; returns the futures."""
+    release = threading.Event()
+    started = threading.Event()
+    first = manager.submit(Hold("first", release, started=started))
+    assert started.wait(timeout)
+    seven = [manager.submit(Echo(n)) for n in range(7)]
+    release.set()
+    return [first, *seven]

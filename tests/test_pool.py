@@ -22,7 +22,15 @@ from supervisors import (
     Unavailable,
 )
 from tests.conftest import fake_pool, library_threads, wait_until
-from tests.connector_for_tests import Call, Crash, Echo, FakeConnector, Hold, Tracker
+from tests.connector_for_tests import (
+    Call,
+    Crash,
+    Echo,
+    FakeConnector,
+    Hold,
+    Tracker,
+    busy_then_seven,
+)
 
 T = 10.0
 
@@ -287,17 +295,6 @@ def test_close_drains_in_flight_work_and_leaves_no_thread(
     assert [f.get(timeout=0) for f in futures] == list(range(20))
     assert tracker.open_now == 0
     assert wait_until(lambda: not library_threads(), 5), library_threads()
-
-
-def busy_then_seven(manager: ConnectorManagerBase) -> list[Any]:
-    """One held call, then seven answered in one batch; returns the futures."""
-    release = threading.Event()
-    started = threading.Event()
-    first = manager.submit(Hold("first", release, started=started))
-    assert started.wait(T)
-    seven = [manager.submit(Echo(n)) for n in range(7)]
-    release.set()
-    return [first, *seven]
 
 
 def test_actor_lingers_for_the_callers_it_answered_and_batches_them(

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import math
-import threading
-from typing import Any
 
 import pytest
 
 from supervisors import ConnectorManagerBase
 from tests.conftest import fake_pool, wait_until
-from tests.connector_for_tests import Echo, Hold, Tracker
+from tests.connector_for_tests import Echo, Tracker, busy_then_seven
 
 T = 10.0
-
-
-def busy_then_seven(manager: ConnectorManagerBase) -> list[Any]:
-    """One held call, then seven answered in one batch."""
-    release = threading.Event()
-    started = threading.Event()
-    first = manager.submit(Hold("first", release, started=started))
-    assert started.wait(T)
-    seven = [manager.submit(Echo(n)) for n in range(7)]
-    release.set()
-    return [first, *seven]
 
 
 def test_an_unbounded_linger_is_refused_when_the_pool_is_built(
