@@ -322,15 +322,14 @@ class ConnectorActor(pykka.ThreadingActor):
             with self.lent:
                 self._execute(batch)
         except BaseException as error:
-            self.current = []
             manager._fail_batch(batch, error)
             self.actor_ref.tell(_Crash(error))
             if not isinstance(error, Exception):
                 raise
             return []
         finally:
+            self.current = []
             _local.worker = caller
-        self.current = []
         return manager._next_batch(self, batch, linger=False)
 
     def run_inline(self, message: Any) -> Any:

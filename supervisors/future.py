@@ -19,7 +19,14 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 _PENDING = object()
-_MUTEXES = tuple(allocate_lock() for _ in range(64))
+_STRIPES = 64
+
+
+def _new_mutexes() -> tuple[Any, ...]:
+    return tuple(allocate_lock() for _ in range(_STRIPES))
+
+
+_MUTEXES = _new_mutexes()
 """Short-held locks shared by all futures, picked by the future's address.
 
 A future guards its completion with one of these rather than a lock of its
@@ -33,7 +40,7 @@ def _fresh_mutexes_in_child() -> None:
     # the child for ever: futures made in the child take new ones. (Futures
     # inherited from the parent are completed by nobody in the child.)
     global _MUTEXES
-    _MUTEXES = tuple(allocate_lock() for _ in range(64))
+    _MUTEXES = _new_mutexes()
 
 
 if hasattr(os, "register_at_fork"):
@@ -84,7 +91,7 @@ class Future(Generic[T]):
         # completion: releasing it is one C call, where an Event's notify
         # runs Python code for every waiter. Each waiter that gets through
         # releases it again for the next one.
-        self._lock = _MUTEXES[(id(self) >> 4) & 63]
+        self._lock = _MUTEXES[(id(self) >> 4) & (_STRIPES - 1)]
         self._waiter = allocate_lock()
         self._waiter.acquire()
         self._done = False

@@ -146,13 +146,21 @@ def started_idle(
     return manager
 
 
+def lend_a_held_call(
+    manager: ConnectorManagerBase,
+) -> tuple[threading.Event, threading.Thread, list[Any]]:
+    """A thread that borrowed the connector and holds it until the event."""
+    release, started = threading.Event(), threading.Event()
+    lender, lent = lent_in_thread(manager, Hold("lent", release, started=started))
+    assert started.wait(T)
+    return release, lender, lent
+
+
 def test_a_call_made_while_the_connector_is_lent_runs_after_on_the_actor(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
     manager = started_idle(managers, tracker)
-    release, started = threading.Event(), threading.Event()
-    lender, lent = lent_in_thread(manager, Hold("lent", release, started=started))
-    assert started.wait(T)
+    release, lender, lent = lend_a_held_call(manager)
     queued = thread_of_call(manager)
     assert not queued.done()
     release.set()
@@ -190,9 +198,7 @@ def test_a_write_lent_after_one_queued_on_the_same_key_runs_second(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
     manager = started_idle(managers, tracker)
-    release, started = threading.Event(), threading.Event()
-    lender, lent = lent_in_thread(manager, Hold("lent", release, started=started))
-    assert started.wait(T)
+    release, lender, lent = lend_a_held_call(manager)
     first = manager.submit(Echo("w1", route_key="k", is_write=True))
     release.set()
     lender.join(T)
@@ -291,9 +297,7 @@ def test_close_waits_for_a_lent_call_and_lets_it_finish(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
     manager = started_idle(managers, tracker)
-    release, started = threading.Event(), threading.Event()
-    lender, lent = lent_in_thread(manager, Hold("lent", release, started=started))
-    assert started.wait(T)
+    release, lender, lent = lend_a_held_call(manager)
     closer = threading.Thread(target=manager.close, args=(T,))
     closer.start()
     assert wait_until(lambda: manager.closed, T)
@@ -310,9 +314,7 @@ def test_close_timing_out_on_a_lent_call_does_not_disconnect_under_it(
     managers: list[ConnectorManagerBase], tracker: Tracker
 ) -> None:
     manager = started_idle(managers, tracker)
-    release, started = threading.Event(), threading.Event()
-    lender, lent = lent_in_thread(manager, Hold("lent", release, started=started))
-    assert started.wait(T)
+    release, lender, lent = lend_a_held_call(manager)
     manager.close(0.05)
     overlaps_while_lent = tracker.overlaps
     release.set()

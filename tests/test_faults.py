@@ -9,8 +9,10 @@ and no connection. The figures are printed for the issue note.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -251,17 +253,30 @@ def test_hdfs_namenode_restarted_under_load(hdfs_cluster: Any) -> None:
     assert wait_until(lambda: not library_threads(), 5)
 
 
+@contextlib.contextmanager
+def frozen_with_a_call_on_the_wire(
+    server: RedisServer, call: Callable[[va.RedisStoreBackend], Any]
+) -> Iterator[tuple[va.RedisStoreBackend, Any]]:
+    """A store whose one connection waits on the frozen server for ``call``."""
+    store = make_store(server.port, socket_timeout=30.0, max_connections=1)
+    assert store.count("frozen").get(timeout=DEADLINE) == 0
+    server.freeze()
+    try:
+        future = call(store)
+        assert wait_until(lambda: store.stats().connections_in_use == 1, 5)
+        yield store, future
+    finally:
+        server.thaw()
+        store.close()
+
+
 def test_close_of_a_store_whose_server_is_frozen_is_bounded_and_leaves_no_thread(
     server: RedisServer,
 ) -> None:
     # The read on the frozen server would be retried on a fresh connection,
     # whose handshake blocks as well: close() must cut both.
-    store = make_store(server.port, socket_timeout=30.0, max_connections=1)
-    assert store.count("frozen").get(timeout=DEADLINE) == 0
-    server.freeze()
-    try:
-        pending = store.count("frozen")
-        assert wait_until(lambda: store.stats().connections_in_use == 1, 5)
+    counting = frozen_with_a_call_on_the_wire(server, lambda s: s.count("frozen"))
+    with counting as (store, pending):
         started = time.monotonic()
         store.close(timeout=0.5)
         took = time.monotonic() - started
@@ -274,19 +289,15 @@ def test_close_of_a_store_whose_server_is_frozen_is_bounded_and_leaves_no_thread
             "count on schema 'frozen': pool "
             f"{store.stats().name} was closed before the call completed"
         )
-    finally:
-        server.thaw()
 
 
 def test_a_write_cut_short_by_close_is_unknown_outcome_not_a_timeout(
     server: RedisServer,
 ) -> None:
-    store = make_store(server.port, socket_timeout=30.0, max_connections=1)
-    assert store.count("frozen").get(timeout=DEADLINE) == 0
-    server.freeze()
-    try:
-        write = store.insert_record("frozen", "k", Run("k", "queued"), timeout=60)
-        assert wait_until(lambda: store.stats().connections_in_use == 1, 5)
+    def insert(store: va.RedisStoreBackend) -> Any:
+        return store.insert_record("frozen", "k", Run("k", "queued"), timeout=60)
+
+    with frozen_with_a_call_on_the_wire(server, insert) as (store, write):
         store.close(timeout=0.2)
         error = write.exception(timeout=1)
         assert isinstance(error, va.OutcomeUnknownError)
@@ -296,5 +307,3 @@ def test_a_write_cut_short_by_close_is_unknown_outcome_not_a_timeout(
             "was closed while the call was running; its outcome is unknown, so "
             "read before writing again"
         )
-    finally:
-        server.thaw()

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from volnux_actors.errors import ConfigurationError
-from volnux_actors.keys import NAME_RULE
+from volnux_actors.keys import NAME_RULE, NAME_RULE_TEXT
 
 
 def _refuse(owner: str, name: str, wanted: str, value: Any) -> ConfigurationError:
@@ -72,10 +72,5 @@ def name(value: Any, setting: str, owner: str) -> str:
     another's.
     """
     if not isinstance(value, str) or not NAME_RULE.fullmatch(value):
-        raise _refuse(
-            owner,
-            setting,
-            "1 to 100 letters, digits, '_', '.' or '-' (not starting with '.' or '-')",
-            value,
-        )
+        raise _refuse(owner, setting, NAME_RULE_TEXT, value)
     return value

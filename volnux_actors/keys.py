@@ -21,6 +21,10 @@ MAX_KEY_LENGTH = 512
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 NAME_RULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
 """Schema names, and names that go into backend keys (a Redis namespace)."""
+NAME_RULE_TEXT = (
+    "1 to 100 letters, digits, '_', '.' or '-' (not starting with '.' or '-')"
+)
+"""What :data:`NAME_RULE` allows, for settings' error messages."""
 
 
 def normalize_key(key: object, schema: str | None = None) -> str:

@@ -332,14 +332,14 @@ def _encode(record: Any, schema: str, key: str) -> tuple[bytes, dict[str, Any]]:
         if _is_pydantic(record):
             _check_model(record, data, schema, key)
         return codec.dumps(data), data
-    except ValidationError as error:
-        if not isinstance(error, SerializationError):
-            raise
+    except SerializationError as error:
         raise SerializationError(
             f"cannot store record {key!r} in schema {schema!r}: {error}",
             schema=schema,
             key=key,
         ) from None
+    except ValidationError:
+        raise  # the id and model checks: their messages already say it all
     except Exception as error:
         raise SerializationError(
             f"cannot store record {key!r} in schema {schema!r}: reading its "

@@ -49,7 +49,7 @@ from volnux_actors.errors import (
     StoreError,
     WriteTimeoutError,
 )
-from volnux_actors.keys import NAME_RULE
+from volnux_actors.keys import NAME_RULE, NAME_RULE_TEXT
 
 # Remote exceptions that mean "the cluster cannot serve this now".
 _UNAVAILABLE = frozenset(
@@ -618,9 +618,8 @@ def _base_path(value: object, owner: str) -> str:
     for part in parts:
         if not NAME_RULE.fullmatch(part):
             raise ConfigurationError(
-                f"{owner}: base_path {value!r} has a part {part!r} that is not 1 "
-                "to 100 letters, digits, '_', '.' or '-' (not starting with '.' "
-                "or '-'); '..' and ':' are refused"
+                f"{owner}: base_path {value!r} has a part {part!r} that is not "
+                f"{NAME_RULE_TEXT}; '..' and ':' are refused"
             )
     return "/" + "/".join(parts)
 

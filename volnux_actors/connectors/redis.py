@@ -380,7 +380,8 @@ class RedisConnector(BackendConnectorBase):
                 *sets,
             )
         if kind is m.Delete:
-            return _eval(scripts.DELETE, name, message.key)  # type: ignore[attr-defined]
+            key = message.key  # type: ignore[attr-defined]
+            return _eval(scripts.DELETE, name, key)
         if kind is m.Count:
             return ("HLEN", name)
         return self._bulk_command(message, name)
